@@ -1,0 +1,100 @@
+"""Reads of offices and households, always scoped to the user's offices."""
+
+import unicodedata
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
+from django.http import Http404
+
+from branch_portal.roles import MANAGE_ROLES, WRITE_ROLES
+
+from .models import Household, Office, OfficeMembership, SavingsGroup, Unaccent, Village
+
+
+def offices_for(user) -> QuerySet[Office]:
+    if not user.is_authenticated:
+        return Office.objects.none()
+    if user.is_superuser:
+        return Office.objects.all()
+    return Office.objects.filter(memberships__user=user)
+
+
+def role_in(user, office: Office) -> str | None:
+    """The user's role in the office (superusers act as managers everywhere)."""
+    if user.is_superuser:
+        return "manager"
+    membership = OfficeMembership.objects.filter(user=user, office=office).first()
+    return membership.role if membership else None
+
+
+def can_write(user, office: Office) -> bool:
+    return role_in(user, office) in WRITE_ROLES
+
+
+def can_manage(user, office: Office) -> bool:
+    return role_in(user, office) in MANAGE_ROLES
+
+
+def check_scope(user, office: Office, *, write: bool = False, manage: bool = False) -> None:
+    """404 outside the user's offices (an id guessed from elsewhere reveals nothing);
+    PermissionDenied for a role that may only read."""
+    role = role_in(user, office)
+    if role is None:
+        raise Http404
+    if manage and role not in MANAGE_ROLES:
+        raise PermissionDenied
+    if write and role not in WRITE_ROLES:
+        raise PermissionDenied
+
+
+def get_office_for_user(user, code: str, *, write: bool = False) -> Office:
+    office = offices_for(user).filter(code=code).first()
+    if office is None:
+        raise Http404
+    check_scope(user, office, write=write)
+    return office
+
+
+def households_for_user(user) -> QuerySet[Household]:
+    return Household.objects.filter(office__in=offices_for(user))
+
+
+def get_household_for_user(user, pk: int, *, write: bool = False) -> Household:
+    household = (
+        households_for_user(user)
+        .select_related("office", "village__commune", "group__chapter__organisation")
+        .filter(pk=pk)
+        .first()
+    )
+    if household is None:
+        raise Http404
+    check_scope(user, household.office, write=write)
+    return household
+
+
+def groups_for_user(user) -> QuerySet[SavingsGroup]:
+    return SavingsGroup.objects.filter(office__in=offices_for(user))
+
+
+def villages_for_user(user) -> QuerySet[Village]:
+    return Village.objects.filter(office__in=offices_for(user))
+
+
+def fold(text: str) -> str:
+    """Lower-case, accents removed, as bp_unaccent() does in the database (đ → d)."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower().strip()
+
+
+def household_search(queryset: QuerySet[Household], q: str) -> QuerySet[Household]:
+    """Name without accents ("nguyen thi hang"), citizen ID or phone (prefix)."""
+    q = " ".join(q.split())
+    if not q:
+        return queryset
+    if q.isdigit():
+        return queryset.filter(Q(citizen_id__startswith=q) | Q(phone__startswith=q))
+    # Matches the trigram index household_name_trgm on lower(bp_unaccent(full_name)).
+    return queryset.alias(folded_name=Lower(Unaccent("full_name"))).filter(
+        folded_name__contains=fold(q)
+    )

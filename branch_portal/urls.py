@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("borrowers/", include("borrowers.urls")),
+    path("loans/", include("loans.urls")),
+    path("", include("branch_portal.home_urls")),
+]

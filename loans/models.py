@@ -1,0 +1,329 @@
+"""Credit programmes and their dated rules, loans, repayment schedules and the ledger."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pghistory
+import pgtrigger
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from borrowers.models import Category, Household, Office, SavingsGroup
+
+
+class Programme(models.Model):
+    """A credit programme. Its terms live in dated ProgrammeRule rows, not in code."""
+
+    class Outcome(models.TextChoices):
+        HOUSEHOLDS = "households", _("Households")
+        WORKERS = "workers", _("Workers employed")
+        WORKS = "works", _("Works built")
+        STUDENTS = "students", _("Students")
+        ABROAD = "abroad", _("Workers sent abroad")
+        HOUSES = "houses", _("Houses")
+
+    code = models.CharField(_("code"), max_length=20, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    name_en = models.CharField(_("English name"), max_length=200)
+    outcome = models.CharField(_("outcome counted"), max_length=20, choices=Outcome.choices)
+    # Principal falls due in equal instalments this many months apart.
+    instalment_months = models.PositiveSmallIntegerField(_("months between instalments"), default=6)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "code"]
+        verbose_name = _("credit programme")
+        verbose_name_plural = _("credit programmes")
+
+    def __str__(self) -> str:
+        return f"{self.code} – {self.name}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class ProgrammeRule(models.Model):
+    """The terms of a programme from a date on, by government decision.
+
+    A rule that applies_to_existing changes the rate of loans approved before it too (the
+    government sometimes lowers rates retroactively); otherwise it applies to new loans only.
+    """
+
+    programme = models.ForeignKey(Programme, on_delete=models.PROTECT, related_name="rules")
+    effective_from = models.DateField(_("effective from"))
+    monthly_rate = models.DecimalField(_("rate, % per month"), max_digits=7, decimal_places=4)
+    preferential_rate = models.DecimalField(
+        _("preferential rate, % per month"),
+        max_digits=7,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text=_("For borrowers with a disability or of an ethnic minority, where it applies."),
+    )
+    overdue_multiplier = models.DecimalField(
+        _("overdue rate multiplier"), max_digits=5, decimal_places=2, default=Decimal("1.30")
+    )
+    max_amount = models.BigIntegerField(_("maximum amount (VND)"))
+    max_term_months = models.PositiveSmallIntegerField(_("maximum term (months)"))
+    eligible_categories = ArrayField(
+        models.CharField(max_length=20, choices=Category.choices),
+        verbose_name=_("eligible categories"),
+    )
+    applies_to_existing = models.BooleanField(_("applies to existing loans"), default=False)
+    decision = models.CharField(_("decision"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["programme", "-effective_from"]
+        verbose_name = _("programme rule")
+        verbose_name_plural = _("programme rules")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["programme", "effective_from"], name="one_rule_per_programme_date"
+            ),
+            models.CheckConstraint(condition=models.Q(max_amount__gt=0), name="rule_cap_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.programme.code} {self.effective_from:%d/%m/%Y}: {self.monthly_rate}%"
+
+
+# The balance fields of Loan are a cache of the ledger: pghistory does not snapshot them, the
+# ledger is their history.
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    exclude=["outstanding", "overdue", "frozen", "disbursed", "first_disbursed_on"],
+)
+class Loan(models.Model):
+    class Status(models.TextChoices):
+        APPLIED = "applied", _("Applied")
+        APPROVED = "approved", _("Approved")
+        ACTIVE = "active", _("Active")
+        SETTLED = "settled", _("Settled")
+        WRITTEN_OFF = "written_off", _("Written off")
+        TRANSFERRED = "transferred", _("Transferred out")
+        REJECTED = "rejected", _("Rejected")
+
+    office = models.ForeignKey(Office, on_delete=models.PROTECT, related_name="loans")
+    number = models.CharField(_("loan number"), max_length=40)
+    household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="loans")
+    programme = models.ForeignKey(Programme, on_delete=models.PROTECT, related_name="loans")
+    group = models.ForeignKey(
+        SavingsGroup,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="loans",
+        verbose_name=_("group"),
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.APPLIED
+    )
+    approved_amount = models.BigIntegerField(_("amount (VND)"))
+    term_months = models.PositiveSmallIntegerField(_("term (months)"))
+    preferential = models.BooleanField(_("preferential rate"), default=False)
+    applied_on = models.DateField(_("applied on"))
+    approved_on = models.DateField(_("approved on"), null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    purpose = models.CharField(_("purpose"), max_length=500, blank=True)
+    workers_employed = models.PositiveIntegerField(_("workers employed"), default=0)
+    works_built = models.PositiveIntegerField(_("works built"), default=0)
+    transferred_from = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="transferred_to"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # The ledger cache, maintained by loans.services in the transaction that posts.
+    outstanding = models.BigIntegerField(_("outstanding"), default=0)
+    overdue = models.BigIntegerField(_("overdue"), default=0)
+    frozen = models.BigIntegerField(_("frozen"), default=0)
+    disbursed = models.BigIntegerField(_("disbursed"), default=0)
+    first_disbursed_on = models.DateField(_("first disbursed on"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-applied_on", "-id"]
+        verbose_name = _("loan")
+        verbose_name_plural = _("loans")
+        constraints = [
+            models.UniqueConstraint(fields=["office", "number"], name="loan_number_per_office"),
+            models.CheckConstraint(
+                condition=models.Q(approved_amount__gt=0), name="loan_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    overdue__gte=0,
+                    frozen__gte=0,
+                    outstanding__gte=models.F("overdue") + models.F("frozen"),
+                    disbursed__lte=models.F("approved_amount"),
+                ),
+                name="loan_balances_consistent",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["office", "status"], name="loan_office_status"),
+            models.Index(fields=["office", "-applied_on", "-id"], name="loan_office_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def in_term(self) -> int:
+        return self.outstanding - self.overdue - self.frozen
+
+    @property
+    def maturity_date(self) -> dt.date | None:
+        if self.first_disbursed_on is None:
+            return None
+        return add_months(self.first_disbursed_on, self.term_months)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day `months` later, clamped to the month's end (31 Jan + 1 month = 28/29 Feb)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    last = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)).day
+    return dt.date(year, month, min(day.day, last))
+
+
+class Instalment(models.Model):
+    """One principal instalment of a loan's repayment schedule."""
+
+    loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="instalments")
+    seq = models.PositiveSmallIntegerField()
+    due_date = models.DateField(_("due date"))
+    principal = models.BigIntegerField(_("principal"))
+    # Set by an extension entry (and cleared by its reversal): the instalment now falls due here.
+    extended_to = models.DateField(_("extended to"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["loan", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["loan", "seq"], name="instalment_seq_per_loan")
+        ]
+
+    @property
+    def effective_due_date(self) -> dt.date:
+        return self.extended_to or self.due_date
+
+
+class TransactionKind(models.TextChoices):
+    DISBURSEMENT = "disbursement", _("Disbursement")
+    PRINCIPAL_REPAYMENT = "principal_repayment", _("Principal repayment")
+    INTEREST_PAYMENT = "interest_payment", _("Interest payment")
+    TRANSFER_TO_OVERDUE = "transfer_to_overdue", _("Transfer to overdue")
+    EXTENSION = "extension", _("Extension")
+    FREEZE = "freeze", _("Freeze")
+    UNFREEZE = "unfreeze", _("Unfreeze")
+    WRITE_OFF = "write_off", _("Write-off")
+    TRANSFER_OUT = "transfer_out", _("Transfer to another office")
+    TRANSFER_IN = "transfer_in", _("Transfer from another office")
+    REVERSAL = "reversal", _("Reversal")
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("The ledger is append-only: post a reversal instead of updating.")
+
+    def delete(self):
+        raise TypeError("The ledger is append-only: post a reversal instead of deleting.")
+
+
+class LoanTransaction(models.Model):
+    """One entry of the ledger. Append-only: the database refuses UPDATE and DELETE.
+
+    Each entry carries its signed effect on the loan's principal balances (d_outstanding,
+    d_overdue, d_frozen), so a balance as of any date is one SUM over the entries up to it.
+    """
+
+    office = models.ForeignKey(Office, on_delete=models.PROTECT, related_name="+")
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="transactions")
+    kind = models.CharField(_("kind"), max_length=30, choices=TransactionKind.choices)
+    # The column reports count the entry in: its own kind, or for a reversal the kind it cancels.
+    counted_kind = models.CharField(max_length=30, choices=TransactionKind.choices)
+    value_date = models.DateField(_("value date"))
+    amount = models.BigIntegerField(_("amount (VND)"))
+    d_outstanding = models.BigIntegerField(default=0)
+    d_overdue = models.BigIntegerField(default=0)
+    d_frozen = models.BigIntegerField(default=0)
+    reverses = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversed_by",
+        verbose_name=_("reverses"),
+    )
+    instalment = models.ForeignKey(
+        Instalment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    new_due_date = models.DateField(_("new due date"), null=True, blank=True)
+    counterparty_office = models.ForeignKey(
+        Office, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    reference = models.CharField(_("reference"), max_length=100, blank=True)
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    posted_at = models.DateTimeField(_("posted at"), auto_now_add=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["value_date", "id"]
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="entry_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(kind="reversal", reverses__isnull=False)
+                | (~models.Q(kind="reversal") & models.Q(reverses__isnull=True)),
+                name="reversal_points_at_entry",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["loan", "value_date"], name="entry_loan_date"),
+            models.Index(fields=["office", "value_date"], name="entry_office_date"),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="ledger_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount} ({self.value_date:%d/%m/%Y})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise TypeError("The ledger is append-only: post a reversal instead of updating.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("The ledger is append-only: post a reversal instead of deleting.")
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.DeleteEvent())
+class ClosedMonth(models.Model):
+    """A month an office's manager has closed: no posting may carry a value date inside it."""
+
+    office = models.ForeignKey(Office, on_delete=models.PROTECT, related_name="closed_months")
+    month = models.DateField(_("month"), help_text=_("The first day of the month."))
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    closed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-month"]
+        constraints = [models.UniqueConstraint(fields=["office", "month"], name="close_month_once")]

@@ -1,0 +1,930 @@
+"""Every operation on a loan. Each one locks the loan row, validates, posts to the append-only
+ledger with an idempotency key and updates the cached balances, in one database transaction.
+
+Views, Celery tasks, the import and the demo seeder all call these functions.
+"""
+
+import datetime as dt
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F, Max, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Greatest
+from django.utils.translation import gettext as _
+
+from borrowers.models import Household, Office, SavingsGroup, Village
+from borrowers.selectors import can_manage
+
+from .interest import interest_over_segments
+from .models import (
+    ClosedMonth,
+    Instalment,
+    Loan,
+    LoanTransaction,
+    Programme,
+    ProgrammeRule,
+    TransactionKind,
+    add_months,
+)
+
+Kind = TransactionKind
+
+
+# --- programme rules -------------------------------------------------------------------------
+
+
+def rule_on(programme: Programme, day: dt.date) -> ProgrammeRule | None:
+    """The programme's rule in force on a day."""
+    return programme.rules.filter(effective_from__lte=day).order_by("-effective_from").first()
+
+
+def loan_rate_on(loan: Loan, day: dt.date) -> ProgrammeRule | None:
+    """The rule that sets a loan's rate on a day: the newest one in force, unless it applies only
+    to loans approved after it."""
+    approved = loan.approved_on or loan.applied_on
+    rules = loan.programme.rules.filter(effective_from__lte=day).order_by("-effective_from")
+    for rule in rules:
+        if rule.applies_to_existing or rule.effective_from <= approved:
+            return rule
+    return None
+
+
+def loan_check_rules(
+    *,
+    household: Household,
+    programme: Programme,
+    amount: int,
+    term_months: int,
+    on: dt.date,
+    workers_employed: int = 0,
+    works_built: int = 0,
+) -> ProgrammeRule:
+    """Eligibility, cap and term on a date, as the programme's rule in force says."""
+    rule = rule_on(programme, on)
+    if rule is None:
+        raise ValidationError(
+            _("Programme %(code)s has no rules in force on %(date)s.")
+            % {"code": programme.code, "date": on.strftime("%d/%m/%Y")}
+        )
+    errors = {}
+    category = household.category_for(on.year)
+    if category not in rule.eligible_categories:
+        errors["programme"] = _(
+            "The household's category (%(category)s in %(year)s) is not eligible for %(code)s."
+        ) % {"category": category or _("not certified"), "year": on.year, "code": programme.code}
+    # Job creation lends per worker employed, clean water per work built.
+    cap = rule.max_amount
+    if programme.outcome == Programme.Outcome.WORKERS:
+        cap *= max(1, workers_employed)
+    elif programme.outcome == Programme.Outcome.WORKS:
+        cap *= max(1, works_built)
+    if amount <= 0:
+        errors["amount"] = _("The amount must be positive.")
+    elif amount > cap:
+        errors["amount"] = _("The amount exceeds the programme's cap of %(cap)s VND.") % {
+            "cap": f"{cap:,}".replace(",", ".")
+        }
+    if term_months <= 0:
+        errors["term_months"] = _("The term must be at least one month.")
+    elif term_months > rule.max_term_months:
+        errors["term_months"] = _("The term exceeds the programme's maximum of %(n)s months.") % {
+            "n": rule.max_term_months
+        }
+    if errors:
+        raise ValidationError(errors)
+    return rule
+
+
+# --- applying and approving --------------------------------------------------------------------
+
+
+def _next_loan_number(office: Office, year: int) -> str:
+    Office.objects.select_for_update().get(pk=office.pk)  # serialises numbering per office
+    prefix = f"{office.code}-{year}-"
+    last = Loan.objects.filter(office=office, number__startswith=prefix).aggregate(Max("number"))[
+        "number__max"
+    ]
+    seq = int(last.rsplit("-", 1)[1]) + 1 if last else 1
+    return f"{prefix}{seq:05d}"
+
+
+@transaction.atomic
+def loan_apply(
+    *,
+    household: Household,
+    programme: Programme,
+    amount: int,
+    term_months: int,
+    applied_on: dt.date,
+    user=None,
+    group: SavingsGroup | None = None,
+    purpose: str = "",
+    workers_employed: int = 0,
+    works_built: int = 0,
+    preferential: bool = False,
+    number: str | None = None,
+) -> Loan:
+    office = household.office
+    if household.status != Household.Status.ACTIVE:
+        raise ValidationError(_("The household is not an active borrower."))
+    if group is not None and group.office_id != office.pk:
+        raise ValidationError({"group": _("The group belongs to another office.")})
+    if applied_on > office.business_date:
+        raise ValidationError({"applied_on": _("The date is after the office's business date.")})
+    rule = loan_check_rules(
+        household=household,
+        programme=programme,
+        amount=amount,
+        term_months=term_months,
+        on=applied_on,
+        workers_employed=workers_employed,
+        works_built=works_built,
+    )
+    if preferential and rule.preferential_rate is None:
+        raise ValidationError({"preferential": _("This programme has no preferential rate.")})
+    number = number or _next_loan_number(office, applied_on.year)
+    if Loan.objects.filter(office=office, number=number).exists():
+        raise ValidationError({"number": _("Loan number %(n)s is already used.") % {"n": number}})
+    return Loan.objects.create(
+        office=office,
+        number=number,
+        household=household,
+        programme=programme,
+        group=group,
+        approved_amount=amount,
+        term_months=term_months,
+        applied_on=applied_on,
+        purpose=purpose,
+        workers_employed=workers_employed,
+        works_built=works_built,
+        preferential=preferential,
+        created_by=user,
+    )
+
+
+def _lock(loan: Loan) -> Loan:
+    return (
+        Loan.objects.select_for_update(of=("self",))
+        .select_related("office", "programme", "household")
+        .get(pk=loan.pk)
+    )
+
+
+@transaction.atomic
+def loan_approve(*, loan: Loan, user, approved_on: dt.date | None = None) -> Loan:
+    loan = _lock(loan)
+    if user is not None and not can_manage(user, loan.office):
+        raise PermissionDenied(_("Only a manager approves loans."))
+    if loan.status != Loan.Status.APPLIED:
+        raise ValidationError(_("Only an application can be approved."))
+    approved_on = approved_on or loan.office.business_date
+    if approved_on < loan.applied_on or approved_on > loan.office.business_date:
+        raise ValidationError(
+            {"approved_on": _("Approval falls between the application and the business date.")}
+        )
+    loan_check_rules(
+        household=loan.household,
+        programme=loan.programme,
+        amount=loan.approved_amount,
+        term_months=loan.term_months,
+        on=approved_on,
+        workers_employed=loan.workers_employed,
+        works_built=loan.works_built,
+    )
+    loan.status = Loan.Status.APPROVED
+    loan.approved_on = approved_on
+    loan.approved_by = user
+    loan.save(update_fields=["status", "approved_on", "approved_by"])
+    return loan
+
+
+@transaction.atomic
+def loan_reject(*, loan: Loan, user) -> Loan:
+    loan = _lock(loan)
+    if user is not None and not can_manage(user, loan.office):
+        raise PermissionDenied(_("Only a manager rejects applications."))
+    if loan.status != Loan.Status.APPLIED:
+        raise ValidationError(_("Only an application can be rejected."))
+    loan.status = Loan.Status.REJECTED
+    loan.save(update_fields=["status"])
+    return loan
+
+
+# --- posting -----------------------------------------------------------------------------------
+
+
+def _replay(key: str, loan: Loan, kind: str) -> LoanTransaction | None:
+    """The entry already posted under this key (a double-submitted form), if any."""
+    entry = LoanTransaction.objects.filter(idempotency_key=key).first()
+    if entry is None:
+        return None
+    if entry.loan_id != loan.pk or entry.kind != kind:
+        raise ValidationError(_("This form was already used for another entry."))
+    return entry
+
+
+def month_is_closed(office: Office, day: dt.date) -> bool:
+    return ClosedMonth.objects.filter(office=office, month=day.replace(day=1)).exists()
+
+
+def _check_value_date(loan: Loan, value_date: dt.date) -> None:
+    office = loan.office
+    if value_date > office.business_date:
+        raise ValidationError(
+            {
+                "value_date": _("The value date is after the business date %(d)s.")
+                % {"d": office.business_date.strftime("%d/%m/%Y")}
+            }
+        )
+    if month_is_closed(office, value_date):
+        raise ValidationError(
+            {
+                "value_date": _("%(m)s is closed: post a reversal in the open period instead.")
+                % {"m": value_date.strftime("%m/%Y")}
+            }
+        )
+
+
+def _check_amount(amount: int) -> None:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ValidationError({"amount": _("The amount must be a positive whole number of đồng.")})
+
+
+def _post(
+    loan: Loan,
+    *,
+    kind: str,
+    value_date: dt.date,
+    amount: int,
+    user,
+    idempotency_key: str,
+    d_outstanding: int = 0,
+    d_overdue: int = 0,
+    d_frozen: int = 0,
+    counted_kind: str | None = None,
+    **extra,
+) -> LoanTransaction:
+    """Append one entry and apply its effect to the (locked) loan's cache."""
+    loan.outstanding += d_outstanding
+    loan.overdue += d_overdue
+    loan.frozen += d_frozen
+    _settle_status(loan, kind)
+    if min(loan.overdue, loan.frozen) < 0 or loan.overdue + loan.frozen > loan.outstanding:
+        raise ValidationError(_("The entry would leave the loan's balances inconsistent."))
+    entry = LoanTransaction.objects.create(
+        office_id=loan.office_id,
+        loan=loan,
+        kind=kind,
+        counted_kind=counted_kind or kind,
+        value_date=value_date,
+        amount=amount,
+        d_outstanding=d_outstanding,
+        d_overdue=d_overdue,
+        d_frozen=d_frozen,
+        posted_by=user,
+        idempotency_key=idempotency_key,
+        **extra,
+    )
+    loan.save(
+        update_fields=[
+            "outstanding",
+            "overdue",
+            "frozen",
+            "disbursed",
+            "first_disbursed_on",
+            "status",
+        ]
+    )
+    return entry
+
+
+def _settle_status(loan: Loan, kind: str) -> None:
+    """The status the balances imply after an entry of this kind."""
+    if kind == Kind.TRANSFER_OUT:
+        loan.status = Loan.Status.TRANSFERRED
+    elif loan.outstanding > 0:
+        loan.status = Loan.Status.ACTIVE
+    elif loan.disbursed == 0 and loan.transferred_from_id is None:
+        loan.status = Loan.Status.APPROVED
+    elif kind == Kind.WRITE_OFF:
+        loan.status = Loan.Status.WRITTEN_OFF
+    else:
+        loan.status = Loan.Status.SETTLED
+
+
+def _begin(loan: Loan, kind: str, key: str, value_date: dt.date, amount: int):
+    """Lock, replay a repeated key, check date and amount. Returns (loan, replayed entry)."""
+    loan = _lock(loan)
+    replayed = _replay(key, loan, kind)
+    if replayed is not None:
+        return loan, replayed
+    _check_value_date(loan, value_date)
+    _check_amount(amount)
+    return loan, None
+
+
+def _require_active(loan: Loan) -> None:
+    if loan.status != Loan.Status.ACTIVE:
+        raise ValidationError(
+            _("The loan has no balance to act on (status: %(s)s).")
+            % {"s": loan.get_status_display()}
+        )
+
+
+@transaction.atomic
+def loan_disburse(
+    *,
+    loan: Loan,
+    amount: int,
+    value_date: dt.date,
+    user,
+    idempotency_key: str,
+    reference: str = "",
+) -> LoanTransaction:
+    loan, entry = _begin(loan, Kind.DISBURSEMENT, idempotency_key, value_date, amount)
+    if entry:
+        return entry
+    if loan.status not in (Loan.Status.APPROVED, Loan.Status.ACTIVE):
+        raise ValidationError(_("Only an approved loan can be disbursed."))
+    if loan.approved_on and value_date < loan.approved_on:
+        raise ValidationError({"value_date": _("A loan is disbursed on or after its approval.")})
+    if loan.disbursed + amount > loan.approved_amount:
+        raise ValidationError(
+            {
+                "amount": _("Disbursements would exceed the approved amount (%(left)s VND left).")
+                % {"left": f"{loan.approved_amount - loan.disbursed:,}".replace(",", ".")}
+            }
+        )
+    loan.disbursed += amount
+    if loan.first_disbursed_on is None:
+        loan.first_disbursed_on = value_date
+    entry = _post(
+        loan,
+        kind=Kind.DISBURSEMENT,
+        value_date=value_date,
+        amount=amount,
+        user=user,
+        idempotency_key=idempotency_key,
+        d_outstanding=amount,
+        reference=reference,
+    )
+    schedule_rebuild(loan)
+    return entry
+
+
+def _reduce(loan: Loan, amount: int, order: tuple[str, ...]) -> dict[str, int]:
+    """Split a reduction of principal over overdue, frozen and in-term parts in the given order."""
+    parts = {"overdue": loan.overdue, "frozen": loan.frozen, "in_term": loan.in_term}
+    taken = {"overdue": 0, "frozen": 0, "in_term": 0}
+    left = amount
+    for part in order:
+        take = min(left, parts[part])
+        taken[part] = take
+        left -= take
+    return taken
+
+
+@transaction.atomic
+def loan_repay_principal(
+    *,
+    loan: Loan,
+    amount: int,
+    value_date: dt.date,
+    user,
+    idempotency_key: str,
+    reference: str = "",
+) -> LoanTransaction:
+    """Repayment reduces the overdue principal first, then the principal in term."""
+    loan, entry = _begin(loan, Kind.PRINCIPAL_REPAYMENT, idempotency_key, value_date, amount)
+    if entry:
+        return entry
+    _require_active(loan)
+    payable = loan.outstanding - loan.frozen
+    if amount > payable:
+        raise ValidationError(
+            {
+                "amount": _("The repayment exceeds the principal that can be repaid (%(n)s VND).")
+                % {"n": f"{payable:,}".replace(",", ".")}
+            }
+        )
+    taken = _reduce(loan, amount, ("overdue", "in_term"))
+    return _post(
+        loan,
+        kind=Kind.PRINCIPAL_REPAYMENT,
+        value_date=value_date,
+        amount=amount,
+        user=user,
+        idempotency_key=idempotency_key,
+        d_outstanding=-amount,
+        d_overdue=-taken["overdue"],
+        reference=reference,
+    )
+
+
+@transaction.atomic
+def loan_pay_interest(
+    *,
+    loan: Loan,
+    amount: int,
+    value_date: dt.date,
+    user,
+    idempotency_key: str,
+    reference: str = "",
+) -> LoanTransaction:
+    loan, entry = _begin(loan, Kind.INTEREST_PAYMENT, idempotency_key, value_date, amount)
+    if entry:
+        return entry
+    if loan.first_disbursed_on is None:
+        raise ValidationError(_("Interest is paid on a disbursed loan only."))
+    return _post(
+        loan,
+        kind=Kind.INTEREST_PAYMENT,
+        value_date=value_date,
+        amount=amount,
+        user=user,
+        idempotency_key=idempotency_key,
+        reference=reference,
+    )
+
+
+@transaction.atomic
+def loan_transfer_to_overdue(
+    *,
+    loan: Loan,
+    amount: int,
+    value_date: dt.date,
+    user,
+    idempotency_key: str,
+    instalment: Instalment | None = None,
+    reference: str = "",
+) -> LoanTransaction:
+    loan, entry = _begin(loan, Kind.TRANSFER_TO_OVERDUE, idempotency_key, value_date, amount)
+    if entry:
+        return entry
+    _require_active(loan)
+    if amount > loan.in_term:
+        raise ValidationError(
+            {
+                "amount": _("Only principal in term (%(n)s VND) can be transferred to overdue.")
+                % {"n": f"{loan.in_term:,}".replace(",", ".")}
+            }
+        )
+    return _post(
+        loan,
+        kind=Kind.TRANSFER_TO_OVERDUE,
+        value_date=value_date,
+        amount=amount,
+        user=user,
+        idempotency_key=idempotency_key,
+        d_overdue=amount,
+        instalment=instalment,
+        reference=reference,
+    )
+
+
+@transaction.atomic
+def loan_extend(
+    *,
+    loan: Loan,
+    instalment: Instalment,
+    new_due_date: dt.date,
+    value_date: dt.date,
+    user,
+    idempotency_key: str,
+    note: str = "",
+) -> LoanTransaction:
+    """Extend an instalment before it falls due (gia hạn)."""
+    amount = instalment.principal
+    loan, entry = _begin(loan, Kind.EXTENSION, idempotency_key, value_date, amount)
+    if entry:
+        return entry
+    _require_active(loan)
+    instalment = Instalment.objects.select_for_update().get(pk=instalment.pk, loan=loan)
+    if value_date > instalment.effective_due_date:
+        raise ValidationError(_("An instalment is extended before it falls due."))
+    if new_due_date <= instalment.effective_due_date:
+        raise ValidationError({"new_due_date": _("The new due date must be later.")})
+    # Extensions are capped at the term again beyond maturity (the usual rule for these loans).
+    limit = add_months(loan.maturity_date, loan.term_months)
+    if new_due_date > limit:
+        raise ValidationError(
+            {
+                "new_due_date": _("An extension may not go beyond %(d)s.")
+                % {"d": limit.strftime("%d/%m/%Y")}
+            }
+        )
+    entry = _post(
+        loan,
+        kind=Kind.EXTENSION,
+        value_date=value_date,
+        amount=amount,
+        user=user,
+        idempotency_key=idempotency_key,
+        instalment=instalment,
+        new_due_date=new_due_date,
+        note=note,
+    )
+    instalment.extended_to = new_due_date
+    instalment.save(update_fields=["extended_to"])
+    return entry
+
+
+@transaction.atomic
+def loan_freeze(
+    *,
+    loan: Loan,
+    amount: int,
+    value_date: dt.date,
+    user,
+    idempotency_key: str,
+    note: str,
+) -> LoanTransaction:
+    """Freeze (khoanh nợ) principal for an objective risk: overdue first, then in term."""
+    loan, entry = _begin(loan, Kind.FREEZE, idempotency_key, value_date, amount)
+    if entry:
+        return entry
+    _require_active(loan)
+    if not note.strip():
+        raise ValidationError({"note": _("A freeze cites its approved dossier.")})
+    if amount > loan.outstanding - loan.frozen:
+        raise ValidationError({"amount": _("The amount exceeds the principal not yet frozen.")})
+    taken = _reduce(loan, amount, ("overdue", "in_term"))
+    return _post(
+        loan,
+        kind=Kind.FREEZE,
+        value_date=value_date,
+        amount=amount,
+        user=user,
+        idempotency_key=idempotency_key,
+        d_overdue=-taken["overdue"],
+        d_frozen=amount,
+        note=note,
+    )
+
+
+@transaction.atomic
+def loan_unfreeze(
+    *,
+    loan: Loan,
+    amount: int,
+    value_date: dt.date,
+    user,
+    idempotency_key: str,
+    note: str = "",
+) -> LoanTransaction:
+    loan, entry = _begin(loan, Kind.UNFREEZE, idempotency_key, value_date, amount)
+    if entry:
+        return entry
+    if amount > loan.frozen:
+        raise ValidationError({"amount": _("The amount exceeds the frozen principal.")})
+    return _post(
+        loan,
+        kind=Kind.UNFREEZE,
+        value_date=value_date,
+        amount=amount,
+        user=user,
+        idempotency_key=idempotency_key,
+        d_frozen=-amount,
+        note=note,
+    )
+
+
+@transaction.atomic
+def loan_write_off(
+    *,
+    loan: Loan,
+    amount: int,
+    value_date: dt.date,
+    user,
+    idempotency_key: str,
+    note: str = "",
+    reference: str = "",
+) -> LoanTransaction:
+    """Write off (xóa nợ) for an objective risk: frozen principal first, then overdue, then in
+    term (without frozen principal this is the repayment order)."""
+    loan, entry = _begin(loan, Kind.WRITE_OFF, idempotency_key, value_date, amount)
+    if entry:
+        return entry
+    _require_active(loan)
+    if amount > loan.outstanding:
+        raise ValidationError({"amount": _("The write-off exceeds the outstanding principal.")})
+    taken = _reduce(loan, amount, ("frozen", "overdue", "in_term"))
+    return _post(
+        loan,
+        kind=Kind.WRITE_OFF,
+        value_date=value_date,
+        amount=amount,
+        user=user,
+        idempotency_key=idempotency_key,
+        d_outstanding=-amount,
+        d_overdue=-taken["overdue"],
+        d_frozen=-taken["frozen"],
+        note=note,
+        reference=reference,
+    )
+
+
+@transaction.atomic
+def loan_transfer(
+    *,
+    loan: Loan,
+    to_office: Office,
+    to_village: Village,
+    value_date: dt.date,
+    user,
+    idempotency_key: str,
+    to_group: SavingsGroup | None = None,
+    note: str = "",
+) -> LoanTransaction:
+    """Move a loan, with its whole balance, to another office when the household moves."""
+    amount = loan.outstanding
+    loan, entry = _begin(loan, Kind.TRANSFER_OUT, idempotency_key, value_date, max(amount, 1))
+    if entry:
+        return entry
+    _require_active(loan)
+    if to_office.pk == loan.office_id:
+        raise ValidationError({"to_office": _("Choose another office.")})
+    if to_village.office_id != to_office.pk or (to_group and to_group.office_id != to_office.pk):
+        raise ValidationError({"to_village": _("The village and group must be in that office.")})
+    household = loan.household
+    target = Household.objects.filter(
+        office=to_office, citizen_id=household.citizen_id, status=Household.Status.ACTIVE
+    ).first()
+    if target is None:
+        if not household.loans.exclude(pk=loan.pk).filter(outstanding__gt=0).exists():
+            household.status = Household.Status.MOVED
+            household.save(update_fields=["status"])
+        target = Household.objects.create(
+            office=to_office,
+            full_name=household.full_name,
+            citizen_id=household.citizen_id,
+            date_of_birth=household.date_of_birth,
+            sex=household.sex,
+            phone=household.phone,
+            village=to_village,
+            group=to_group,
+        )
+        for certified in household.categories.all():
+            target.categories.create(year=certified.year, category=certified.category)
+    number = loan.number
+    if Loan.objects.filter(office=to_office, number=number).exists():
+        number = f"{loan.number}/{loan.office.code}"
+    new_loan = Loan.objects.create(
+        office=to_office,
+        number=number,
+        household=target,
+        programme=loan.programme,
+        group=to_group,
+        status=Loan.Status.ACTIVE,
+        approved_amount=loan.approved_amount,
+        term_months=loan.term_months,
+        preferential=loan.preferential,
+        applied_on=loan.applied_on,
+        approved_on=loan.approved_on,
+        approved_by=loan.approved_by,
+        purpose=loan.purpose,
+        workers_employed=loan.workers_employed,
+        works_built=loan.works_built,
+        transferred_from=loan,
+        created_by=user,
+        first_disbursed_on=loan.first_disbursed_on,
+    )
+    overdue, frozen = loan.overdue, loan.frozen
+    out = _post(
+        loan,
+        kind=Kind.TRANSFER_OUT,
+        value_date=value_date,
+        amount=amount,
+        user=user,
+        idempotency_key=idempotency_key,
+        d_outstanding=-amount,
+        d_overdue=-overdue,
+        d_frozen=-frozen,
+        counterparty_office=to_office,
+        note=note,
+    )
+    new_loan = _lock(new_loan)
+    _post(
+        new_loan,
+        kind=Kind.TRANSFER_IN,
+        value_date=value_date,
+        amount=amount,
+        user=user,
+        idempotency_key=f"{idempotency_key}:in",
+        d_outstanding=amount,
+        d_overdue=overdue,
+        d_frozen=frozen,
+        counterparty_office=loan.office,
+        note=note,
+    )
+    Instalment.objects.bulk_create(
+        Instalment(
+            loan=new_loan,
+            seq=i.seq,
+            due_date=i.due_date,
+            principal=i.principal,
+            extended_to=i.extended_to,
+        )
+        for i in loan.instalments.all()
+    )
+    return out
+
+
+@transaction.atomic
+def loan_reverse(
+    *,
+    entry: LoanTransaction,
+    value_date: dt.date,
+    user,
+    idempotency_key: str,
+    note: str = "",
+) -> LoanTransaction:
+    """Cancel an entry with a reversal dated in the open period (never before the entry)."""
+    loan, replayed = _begin(entry.loan, Kind.REVERSAL, idempotency_key, value_date, entry.amount)
+    if replayed:
+        return replayed
+    entry = LoanTransaction.objects.get(pk=entry.pk)
+    if entry.kind == Kind.REVERSAL:
+        raise ValidationError(_("A reversal cannot be reversed; post the entry again."))
+    if entry.kind in (Kind.TRANSFER_OUT, Kind.TRANSFER_IN):
+        raise ValidationError(_("A transfer is corrected by a transfer back, not a reversal."))
+    if LoanTransaction.objects.filter(reverses=entry).exists():
+        raise ValidationError(_("This entry has already been reversed."))
+    if value_date < entry.value_date:
+        raise ValidationError({"value_date": _("A reversal is dated on or after its entry.")})
+    if entry.kind == Kind.DISBURSEMENT:
+        if loan.outstanding - loan.overdue - loan.frozen < entry.amount:
+            raise ValidationError(
+                _(
+                    "Part of this disbursement has been repaid or moved; reverse those entries first."
+                )
+            )
+        loan.disbursed -= entry.amount
+        if loan.disbursed == 0:
+            loan.first_disbursed_on = None
+    reversal = _post(
+        loan,
+        kind=Kind.REVERSAL,
+        counted_kind=entry.kind,
+        value_date=value_date,
+        amount=entry.amount,
+        user=user,
+        idempotency_key=idempotency_key,
+        d_outstanding=-entry.d_outstanding,
+        d_overdue=-entry.d_overdue,
+        d_frozen=-entry.d_frozen,
+        reverses=entry,
+        note=note,
+        instalment=entry.instalment,
+    )
+    if entry.kind == Kind.EXTENSION:
+        _restore_extension(entry.instalment)
+    elif entry.kind == Kind.DISBURSEMENT:
+        schedule_rebuild(loan)
+    return reversal
+
+
+def _restore_extension(instalment: Instalment) -> None:
+    latest = (
+        LoanTransaction.objects.filter(
+            instalment=instalment, kind=Kind.EXTENSION, reversed_by__isnull=True
+        )
+        .order_by("-id")
+        .first()
+    )
+    instalment.extended_to = latest.new_due_date if latest else None
+    instalment.save(update_fields=["extended_to"])
+
+
+# --- schedule, overdue, interest -----------------------------------------------------------------
+
+
+def schedule_rebuild(loan: Loan) -> None:
+    """Spread the disbursed principal over equal instalments from the first disbursement to
+    maturity, every programme.instalment_months; the last one takes the remainder."""
+    if loan.first_disbursed_on is None or loan.disbursed == 0:
+        loan.instalments.filter(extended_to__isnull=True).delete()
+        return
+    step = max(1, min(loan.programme.instalment_months, loan.term_months))
+    count = max(1, loan.term_months // step)
+    base = loan.disbursed // count
+    existing = {i.seq: i for i in loan.instalments.all()}
+    for seq in range(1, count + 1):
+        months = loan.term_months if seq == count else seq * step
+        principal = base if seq < count else loan.disbursed - base * (count - 1)
+        due = add_months(loan.first_disbursed_on, months)
+        current = existing.pop(seq, None)
+        if current is None:
+            Instalment.objects.create(loan=loan, seq=seq, due_date=due, principal=principal)
+        elif (current.due_date, current.principal) != (due, principal):
+            current.due_date, current.principal = due, principal
+            current.save(update_fields=["due_date", "principal"])
+    for extra in existing.values():
+        extra.delete()
+
+
+def overdue_candidates(office: Office, up_to: dt.date):
+    """(loan id, principal that should be overdue on up_to, overdue now) for loans in arrears.
+
+    Principal should be overdue when it is outstanding but not covered by the instalments that
+    have not yet fallen due (an instalment due on D is overdue from D + 1); frozen principal is
+    already out of term.
+    """
+    not_due = (
+        Instalment.objects.filter(loan=OuterRef("pk"))
+        .filter(Q(extended_to__isnull=True, due_date__gte=up_to) | Q(extended_to__gte=up_to))
+        .values("loan")
+        .annotate(total=Sum("principal"))
+        .values("total")
+    )
+    return (
+        Loan.objects.filter(office=office, status=Loan.Status.ACTIVE, first_disbursed_on__lt=up_to)
+        .annotate(
+            target=Greatest(
+                Value(0), F("outstanding") - Coalesce(Subquery(not_due), Value(0)) - F("frozen")
+            )
+        )
+        .filter(target__gt=F("overdue"))
+        .values_list("pk", "target", "overdue")
+    )
+
+
+def loans_transfer_overdue(*, office: Office, up_to: dt.date, user=None) -> int:
+    """Transfer to overdue, as of the day after each due date, every instalment that was
+    neither paid nor extended. Runs daily up to the business date; idempotent per loan and day."""
+    count = 0
+    for loan_id, target, overdue_now in overdue_candidates(office, up_to):
+        loan_transfer_to_overdue(
+            loan=Loan(pk=loan_id),
+            amount=target - overdue_now,
+            value_date=up_to,
+            user=user,
+            idempotency_key=f"overdue:{loan_id}:{up_to.isoformat()}",
+        )
+        count += 1
+    return count
+
+
+def interest_paid_through(loan: Loan) -> dt.date | None:
+    """The date interest was last paid to (an unreversed payment), else the first disbursement."""
+    last = LoanTransaction.objects.filter(
+        loan=loan, kind=Kind.INTEREST_PAYMENT, reversed_by__isnull=True
+    ).aggregate(Max("value_date"))["value_date__max"]
+    return last or loan.first_disbursed_on
+
+
+def loan_interest_due(loan: Loan, start: dt.date, end: dt.date) -> int:
+    """Interest on [start, end): in-term principal at the loan's rate, overdue principal at the
+    overdue multiplier, frozen principal at none; balances and rates as the ledger and the rules
+    say on each day."""
+    if end <= start:
+        return 0
+    entries = list(
+        LoanTransaction.objects.filter(loan=loan, value_date__lt=end)
+        .order_by("value_date", "id")
+        .values_list("value_date", "d_outstanding", "d_overdue", "d_frozen")
+    )
+    rule_dates = list(
+        loan.programme.rules.filter(effective_from__gt=start, effective_from__lt=end).values_list(
+            "effective_from", flat=True
+        )
+    )
+    cuts = sorted({start, end, *rule_dates, *(d for d, *_ in entries if start < d < end)})
+    segments = []
+    for seg_start, seg_end in zip(cuts, cuts[1:], strict=False):
+        out = sum(e[1] for e in entries if e[0] <= seg_start)
+        ovd = sum(e[2] for e in entries if e[0] <= seg_start)
+        frz = sum(e[3] for e in entries if e[0] <= seg_start)
+        rule = loan_rate_on(loan, seg_start)
+        if rule is None:
+            continue
+        rate = (
+            rule.preferential_rate
+            if loan.preferential and rule.preferential_rate
+            else (rule.monthly_rate)
+        )
+        segments.append((seg_start, seg_end, out - ovd - frz, ovd, rate, rule.overdue_multiplier))
+    return interest_over_segments(segments)
+
+
+# --- the office's business date and month close --------------------------------------------------
+
+
+@transaction.atomic
+def office_set_business_date(*, office: Office, day: dt.date, hold: bool, user) -> Office:
+    office = Office.objects.select_for_update().get(pk=office.pk)
+    if user is not None and not can_manage(user, office):
+        raise PermissionDenied(_("Only a manager sets the business date."))
+    if month_is_closed(office, day):
+        raise ValidationError({"day": _("That month is closed.")})
+    office.business_date = day
+    office.business_date_held = hold
+    office.save(update_fields=["business_date", "business_date_held"])
+    return office
+
+
+def offices_advance_business_date(today: dt.date) -> int:
+    """Move every office that is not held to the calendar date."""
+    return Office.objects.filter(business_date_held=False, business_date__lt=today).update(
+        business_date=today
+    )

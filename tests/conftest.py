@@ -1,0 +1,97 @@
+"""The fixed cast: staff, manager and auditor of office A; staff of office B."""
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from loans import services
+from loans.models import Programme
+
+from .factories import HouseholdFactory, MembershipFactory, OfficeFactory, UserFactory
+
+BUSINESS_DATE = dt.date(2021, 6, 15)
+
+
+@pytest.fixture
+def office_a(db):
+    return OfficeFactory(code="A", name="Phòng giao dịch A", business_date=BUSINESS_DATE)
+
+
+@pytest.fixture
+def office_b(db):
+    return OfficeFactory(code="B", name="Phòng giao dịch B", business_date=BUSINESS_DATE)
+
+
+def _member(office, username, role):
+    user = UserFactory(username=username)
+    MembershipFactory(user=user, office=office, role=role)
+    return user
+
+
+@pytest.fixture
+def staff_a(office_a):
+    return _member(office_a, "staff_a", "staff")
+
+
+@pytest.fixture
+def manager_a(office_a):
+    return _member(office_a, "manager_a", "manager")
+
+
+@pytest.fixture
+def auditor_a(office_a):
+    return _member(office_a, "auditor_a", "auditor")
+
+
+@pytest.fixture
+def staff_b(office_b):
+    return _member(office_b, "staff_b", "staff")
+
+
+@pytest.fixture
+def household_a(office_a):
+    return HouseholdFactory(group__village__commune__office=office_a)
+
+
+@pytest.fixture
+def household_b(office_b):
+    return HouseholdFactory(
+        group__village__commune__office=office_b,
+        full_name="Trần Văn Hùng",
+        sex="M",
+        date_of_birth=dt.date(1975, 2, 3),
+    )
+
+
+@pytest.fixture
+def hn():
+    return Programme.objects.get(code="HN")
+
+
+def key() -> str:
+    return uuid.uuid4().hex
+
+
+@pytest.fixture
+def active_loan(household_a, manager_a, staff_a, hn):
+    """A 60-month poor-household loan of 50 M, approved and disbursed on 15/01/2021."""
+    loan = services.loan_apply(
+        household=household_a,
+        programme=hn,
+        amount=50_000_000,
+        term_months=60,
+        applied_on=dt.date(2021, 1, 5),
+        user=staff_a,
+        group=household_a.group,
+    )
+    services.loan_approve(loan=loan, user=manager_a, approved_on=dt.date(2021, 1, 10))
+    services.loan_disburse(
+        loan=loan,
+        amount=50_000_000,
+        value_date=dt.date(2021, 1, 15),
+        user=staff_a,
+        idempotency_key=key(),
+    )
+    loan.refresh_from_db()
+    return loan

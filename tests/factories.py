@@ -1,0 +1,126 @@
+"""factory_boy factories for the fixed cast of tests: office A and office B."""
+
+import datetime as dt
+import itertools
+
+import factory
+from django.contrib.auth import get_user_model
+
+from borrowers.citizen_id import century_sex_digit
+from borrowers.models import (
+    Chapter,
+    Commune,
+    Household,
+    HouseholdCategory,
+    Office,
+    OfficeMembership,
+    Organisation,
+    SavingsGroup,
+    Village,
+)
+
+_serial = itertools.count(1)
+
+
+def citizen_id_for(date_of_birth: dt.date, sex: str, province: str = "001") -> str:
+    """A valid, unique 12-digit citizen ID for that birth date and sex."""
+    return (
+        f"{province}{century_sex_digit(date_of_birth, sex)}"
+        f"{date_of_birth.year % 100:02d}{next(_serial):06d}"
+    )
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("demo1234")
+
+
+class OfficeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Office
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"O{n}")
+    name = factory.LazyAttribute(lambda o: f"Phòng giao dịch {o.code}")
+    business_date = dt.date(2021, 6, 15)
+    business_date_held = True
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OfficeMembership
+
+    user = factory.SubFactory(UserFactory)
+    office = factory.SubFactory(OfficeFactory)
+    role = "staff"
+
+
+class CommuneFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Commune
+
+    office = factory.SubFactory(OfficeFactory)
+    code = factory.Sequence(lambda n: f"C{n}")
+    name = factory.Sequence(lambda n: f"Xã Số {n}")
+    transaction_day = 10
+
+
+class VillageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Village
+
+    commune = factory.SubFactory(CommuneFactory)
+    office = factory.SelfAttribute("commune.office")
+    code = factory.Sequence(lambda n: f"V{n}")
+    name = factory.Sequence(lambda n: f"Thôn {n}")
+
+
+class ChapterFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Chapter
+        django_get_or_create = ("commune", "organisation")
+
+    commune = factory.SubFactory(CommuneFactory)
+    office = factory.SelfAttribute("commune.office")
+    organisation = factory.LazyFunction(lambda: Organisation.objects.get(code="women"))
+
+
+class GroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SavingsGroup
+
+    village = factory.SubFactory(VillageFactory)
+    office = factory.SelfAttribute("village.office")
+    chapter = factory.LazyAttribute(
+        lambda g: ChapterFactory(commune=g.village.commune, office=g.village.office)
+    )
+    code = factory.Sequence(lambda n: f"G{n}")
+    name = factory.Sequence(lambda n: f"Tổ {n}")
+    head_name = "Trần Văn Hùng"
+
+
+class HouseholdFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Household
+        skip_postgeneration_save = True
+
+    group = factory.SubFactory(GroupFactory)
+    village = factory.SelfAttribute("group.village")
+    office = factory.SelfAttribute("group.office")
+    full_name = "Nguyễn Thị Hằng"
+    sex = "F"
+    date_of_birth = dt.date(1980, 5, 17)
+    citizen_id = factory.LazyAttribute(lambda h: citizen_id_for(h.date_of_birth, h.sex))
+    phone = ""
+
+    @factory.post_generation
+    def category(self, create, extracted, **kwargs):
+        if create:
+            HouseholdCategory.objects.create(
+                household=self, year=2021, category=extracted or "poor"
+            )
