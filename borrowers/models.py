@@ -274,6 +274,9 @@ class HouseholdCategory(models.Model):
             models.UniqueConstraint(fields=["household", "year"], name="one_category_per_year")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.year}: {self.get_category_display()}"
+
 
 class PreviousIdentity(models.Model):
     """An identity number the household's representative held before (9-digit CMND, old CCCD)."""
@@ -284,6 +287,9 @@ class PreviousIdentity(models.Model):
 
     class Meta:
         ordering = ["-replaced_on"]
+
+    def __str__(self) -> str:
+        return self.number
 
 
 class GroupMembership(models.Model):
@@ -303,3 +309,6 @@ class GroupMembership(models.Model):
                 name="one_current_group",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.household_id} in {self.group_id} from {self.joined_on}"

@@ -212,6 +212,9 @@ class Instalment(models.Model):
             models.UniqueConstraint(fields=["loan", "seq"], name="instalment_seq_per_loan")
         ]
 
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.effective_due_date:%d/%m/%Y}: {self.principal}"
+
     @property
     def effective_due_date(self) -> dt.date:
         return self.extended_to or self.due_date
@@ -327,3 +330,6 @@ class ClosedMonth(models.Model):
     class Meta:
         ordering = ["-month"]
         constraints = [models.UniqueConstraint(fields=["office", "month"], name="close_month_once")]
+
+    def __str__(self) -> str:
+        return f"{self.office_id} {self.month:%m/%Y}"

@@ -755,9 +755,7 @@ def loan_reverse(
     if entry.kind == Kind.DISBURSEMENT:
         if loan.outstanding - loan.overdue - loan.frozen < entry.amount:
             raise ValidationError(
-                _(
-                    "Part of this disbursement has been repaid or moved; reverse those entries first."
-                )
+                _("Part of this disbursement was repaid or moved: reverse those entries first.")
             )
         loan.disbursed -= entry.amount
         if loan.disbursed == 0:

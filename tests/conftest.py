@@ -95,3 +95,17 @@ def active_loan(household_a, manager_a, staff_a, hn):
     )
     loan.refresh_from_db()
     return loan
+
+
+@pytest.fixture(autouse=True)
+def _celery_in_process(request, settings):
+    """Tasks run in-process in tests, unless a test is marked `worker` (a real broker)."""
+    from branch_portal.celery import app
+
+    if request.node.get_closest_marker("worker"):
+        yield
+        return
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous

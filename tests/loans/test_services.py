@@ -1,0 +1,480 @@
+"""The rules and errors of every ledger operation."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+
+from borrowers.models import HouseholdCategory
+from loans import services
+from loans.models import ClosedMonth, Loan, LoanTransaction, Programme, ProgrammeRule
+from loans.selectors import ledger_mismatches
+
+from ..conftest import key
+from ..factories import HouseholdFactory
+
+D = dt.date
+JUNE_1 = D(2021, 6, 1)
+
+
+def post(fn, loan, user, amount, day=JUNE_1, **kwargs):
+    return fn(loan=loan, amount=amount, value_date=day, user=user, idempotency_key=key(), **kwargs)
+
+
+def fresh(loan) -> Loan:
+    return Loan.objects.get(pk=loan.pk)
+
+
+# --- application and approval
+
+
+def test_apply_numbers_loans_per_office_and_year(household_a, staff_a, hn):
+    first = services.loan_apply(
+        household=household_a,
+        programme=hn,
+        amount=10_000_000,
+        term_months=36,
+        applied_on=D(2021, 3, 1),
+        user=staff_a,
+    )
+    second = services.loan_apply(
+        household=household_a,
+        programme=hn,
+        amount=10_000_000,
+        term_months=36,
+        applied_on=D(2021, 3, 2),
+        user=staff_a,
+    )
+    assert (first.number, second.number) == ("A-2021-00001", "A-2021-00002")
+    assert first.status == Loan.Status.APPLIED
+
+
+@pytest.mark.parametrize(
+    ("amount", "term", "field"),
+    [(100_000_001, 60, "amount"), (50_000_000, 121, "term_months"), (0, 60, "amount")],
+)
+def test_apply_refuses_outside_programme_rules(household_a, staff_a, hn, amount, term, field):
+    with pytest.raises(ValidationError) as exc:
+        services.loan_apply(
+            household=household_a,
+            programme=hn,
+            amount=amount,
+            term_months=term,
+            applied_on=D(2021, 3, 1),
+            user=staff_a,
+        )
+    assert field in exc.value.message_dict
+    assert not Loan.objects.exists()
+
+
+def test_apply_refuses_ineligible_category(household_a, staff_a):
+    near_poor = Programme.objects.get(code="HCN")  # household_a is certified poor
+    with pytest.raises(ValidationError) as exc:
+        services.loan_apply(
+            household=household_a,
+            programme=near_poor,
+            amount=10_000_000,
+            term_months=36,
+            applied_on=D(2021, 3, 1),
+            user=staff_a,
+        )
+    assert "programme" in exc.value.message_dict
+
+
+def test_rules_are_read_on_the_application_date(household_a, staff_a, hn):
+    ProgrammeRule.objects.create(
+        programme=hn,
+        effective_from=D(2021, 4, 1),
+        monthly_rate=Decimal("0.55"),
+        max_amount=120_000_000,
+        max_term_months=120,
+        eligible_categories=["poor"],
+    )
+    with pytest.raises(ValidationError):
+        services.loan_apply(
+            household=household_a,
+            programme=hn,
+            amount=110_000_000,
+            term_months=60,
+            applied_on=D(2021, 3, 31),
+            user=staff_a,
+        )
+    loan = services.loan_apply(
+        household=household_a,
+        programme=hn,
+        amount=110_000_000,
+        term_months=60,
+        applied_on=D(2021, 4, 1),
+        user=staff_a,
+    )
+    assert loan.approved_amount == 110_000_000
+
+
+def test_job_creation_cap_is_per_worker(household_a, staff_a):
+    gqvl = Programme.objects.get(code="GQVL")
+    loan = services.loan_apply(
+        household=household_a,
+        programme=gqvl,
+        amount=200_000_000,
+        term_months=60,
+        applied_on=D(2021, 3, 1),
+        user=staff_a,
+        workers_employed=2,
+    )
+    assert loan.workers_employed == 2
+    with pytest.raises(ValidationError):
+        services.loan_apply(
+            household=household_a,
+            programme=gqvl,
+            amount=200_000_001,
+            term_months=60,
+            applied_on=D(2021, 3, 1),
+            user=staff_a,
+            workers_employed=2,
+        )
+
+
+def test_only_a_manager_approves(household_a, staff_a, manager_a, hn):
+    loan = services.loan_apply(
+        household=household_a,
+        programme=hn,
+        amount=10_000_000,
+        term_months=36,
+        applied_on=D(2021, 3, 1),
+        user=staff_a,
+    )
+    with pytest.raises(PermissionDenied):
+        services.loan_approve(loan=loan, user=staff_a)
+    services.loan_approve(loan=loan, user=manager_a, approved_on=D(2021, 3, 5))
+    assert fresh(loan).status == Loan.Status.APPROVED
+    with pytest.raises(ValidationError):
+        services.loan_approve(loan=loan, user=manager_a)
+
+
+# --- disbursement and schedule
+
+
+def test_disburse_in_tranches_never_above_approved(household_a, staff_a, manager_a, hn):
+    loan = services.loan_apply(
+        household=household_a,
+        programme=hn,
+        amount=30_000_000,
+        term_months=36,
+        applied_on=D(2021, 3, 1),
+        user=staff_a,
+    )
+    with pytest.raises(ValidationError):  # not approved yet
+        post(services.loan_disburse, loan, staff_a, 10_000_000, D(2021, 3, 10))
+    services.loan_approve(loan=loan, user=manager_a, approved_on=D(2021, 3, 5))
+    post(services.loan_disburse, loan, staff_a, 20_000_000, D(2021, 3, 10))
+    post(services.loan_disburse, loan, staff_a, 10_000_000, D(2021, 4, 10))
+    with pytest.raises(ValidationError) as exc:
+        post(services.loan_disburse, loan, staff_a, 1, D(2021, 4, 11))
+    assert "amount" in exc.value.message_dict
+    loan = fresh(loan)
+    assert (loan.disbursed, loan.outstanding, loan.status) == (30_000_000, 30_000_000, "active")
+    assert loan.first_disbursed_on == D(2021, 3, 10)
+    instalments = list(loan.instalments.all())
+    assert len(instalments) == 6
+    assert sum(i.principal for i in instalments) == 30_000_000
+    assert instalments[0].due_date == D(2021, 9, 10)
+    assert instalments[-1].due_date == D(2024, 3, 10)
+
+
+def test_disbursement_refused_after_business_date_and_in_closed_month(
+    active_loan, staff_a, manager_a
+):
+    with pytest.raises(ValidationError) as exc:
+        post(services.loan_repay_principal, active_loan, staff_a, 1_000, D(2021, 6, 16))
+    assert "value_date" in exc.value.message_dict
+    ClosedMonth.objects.create(office=active_loan.office, month=D(2021, 5, 1), closed_by=manager_a)
+    with pytest.raises(ValidationError) as exc:
+        post(services.loan_repay_principal, active_loan, staff_a, 1_000, D(2021, 5, 31))
+    assert "closed" in str(exc.value)
+    assert fresh(active_loan).outstanding == 50_000_000
+
+
+@pytest.mark.parametrize("amount", [0, -5, 1.5, "100"])
+def test_amounts_are_positive_whole_dong(active_loan, staff_a, amount):
+    with pytest.raises(ValidationError):
+        post(services.loan_repay_principal, active_loan, staff_a, amount)
+    assert LoanTransaction.objects.filter(loan=active_loan).count() == 1
+
+
+# --- repayment, overdue, interest
+
+
+def test_repayment_reduces_overdue_first(active_loan, staff_a):
+    post(services.loan_transfer_to_overdue, active_loan, staff_a, 5_000_000, D(2021, 5, 1))
+    post(services.loan_repay_principal, active_loan, staff_a, 7_000_000, D(2021, 6, 1))
+    loan = fresh(active_loan)
+    assert (loan.outstanding, loan.overdue, loan.in_term) == (43_000_000, 0, 43_000_000)
+    with pytest.raises(ValidationError):
+        post(services.loan_repay_principal, loan, staff_a, 43_000_001)
+
+
+def test_full_repayment_settles(active_loan, staff_a):
+    post(services.loan_repay_principal, active_loan, staff_a, 50_000_000)
+    assert fresh(active_loan).status == Loan.Status.SETTLED
+    with pytest.raises(ValidationError):
+        post(services.loan_repay_principal, active_loan, staff_a, 1)
+
+
+def test_transfer_to_overdue_only_from_principal_in_term(active_loan, staff_a):
+    with pytest.raises(ValidationError):
+        post(services.loan_transfer_to_overdue, active_loan, staff_a, 50_000_001)
+
+
+def test_daily_overdue_transfers_only_the_unpaid_instalment(active_loan, staff_a):
+    first = active_loan.instalments.get(seq=1)  # 5 M due 15/07/2021
+    office = active_loan.office
+    office.business_date = D(2021, 7, 16)
+    office.save()
+    assert services.loans_transfer_overdue(office=office, up_to=D(2021, 7, 15)) == 0
+    assert services.loans_transfer_overdue(office=office, up_to=D(2021, 7, 16)) == 1
+    loan = fresh(active_loan)
+    assert loan.overdue == first.principal == 5_000_000
+    assert loan.in_term == 45_000_000
+    # Running again the same day posts nothing more.
+    assert services.loans_transfer_overdue(office=office, up_to=D(2021, 7, 16)) == 0
+    assert ledger_mismatches() == []
+
+
+def test_extended_instalment_is_not_transferred(active_loan, staff_a):
+    first = active_loan.instalments.get(seq=1)
+    services.loan_extend(
+        loan=active_loan,
+        instalment=first,
+        new_due_date=D(2021, 12, 15),
+        value_date=D(2021, 6, 10),
+        user=staff_a,
+        idempotency_key=key(),
+    )
+    office = active_loan.office
+    office.business_date = D(2021, 7, 16)
+    office.save()
+    assert services.loans_transfer_overdue(office=office, up_to=D(2021, 7, 16)) == 0
+    first.refresh_from_db()
+    assert first.extended_to == D(2021, 12, 15)
+
+
+def test_extension_only_before_the_due_date(active_loan, staff_a):
+    first = active_loan.instalments.get(seq=1)
+    office = active_loan.office
+    office.business_date = D(2021, 7, 20)
+    office.save()
+    with pytest.raises(ValidationError):
+        services.loan_extend(
+            loan=active_loan,
+            instalment=first,
+            new_due_date=D(2021, 12, 15),
+            value_date=D(2021, 7, 20),
+            user=staff_a,
+            idempotency_key=key(),
+        )
+
+
+def test_interest_on_in_term_and_overdue_principal(active_loan, staff_a):
+    # 50 M at 0.55 %/month for 30 days = 275,000.
+    assert services.loan_interest_due(active_loan, D(2021, 1, 15), D(2021, 2, 14)) == 275_000
+    post(services.loan_transfer_to_overdue, active_loan, staff_a, 10_000_000, D(2021, 2, 14))
+    # 40 M in term + 10 M overdue at 130 %, 30 days: 220,000 + 71,500.
+    assert services.loan_interest_due(active_loan, D(2021, 2, 14), D(2021, 3, 16)) == 291_500
+
+
+def test_frozen_principal_bears_no_interest(active_loan, staff_a):
+    services.loan_freeze(
+        loan=active_loan,
+        amount=50_000_000,
+        value_date=D(2021, 2, 1),
+        user=staff_a,
+        idempotency_key=key(),
+        note="Dossier 12/2021",
+    )
+    assert services.loan_interest_due(active_loan, D(2021, 2, 1), D(2021, 3, 3)) == 0
+
+
+def test_interest_payment_posts_no_principal(active_loan, staff_a):
+    post(services.loan_pay_interest, active_loan, staff_a, 275_000)
+    loan = fresh(active_loan)
+    assert loan.outstanding == 50_000_000
+    assert services.interest_paid_through(loan) == D(2021, 6, 1)
+
+
+# --- freeze, write-off, transfer
+
+
+def test_freeze_takes_overdue_first_and_write_off_takes_frozen_first(active_loan, staff_a):
+    post(services.loan_transfer_to_overdue, active_loan, staff_a, 4_000_000, D(2021, 3, 1))
+    with pytest.raises(ValidationError):  # a freeze cites its dossier
+        post(services.loan_freeze, active_loan, staff_a, 6_000_000, D(2021, 4, 1), note=" ")
+    post(services.loan_freeze, active_loan, staff_a, 6_000_000, D(2021, 4, 1), note="QĐ 5")
+    loan = fresh(active_loan)
+    assert (loan.overdue, loan.frozen, loan.in_term) == (0, 6_000_000, 44_000_000)
+    post(services.loan_write_off, loan, staff_a, 8_000_000, D(2021, 5, 1), note="Death")
+    loan = fresh(active_loan)
+    assert (loan.outstanding, loan.frozen, loan.in_term) == (42_000_000, 0, 42_000_000)
+
+
+def test_write_off_to_zero_marks_written_off(active_loan, staff_a):
+    post(services.loan_write_off, active_loan, staff_a, 50_000_000, note="Death")
+    assert fresh(active_loan).status == Loan.Status.WRITTEN_OFF
+
+
+def test_transfer_moves_the_whole_balance_to_another_office(active_loan, staff_a, office_b):
+    from ..factories import VillageFactory
+
+    village_b = VillageFactory(commune__office=office_b)
+    post(services.loan_transfer_to_overdue, active_loan, staff_a, 2_000_000, D(2021, 3, 1))
+    services.loan_transfer(
+        loan=active_loan,
+        to_office=office_b,
+        to_village=village_b,
+        value_date=D(2021, 6, 1),
+        user=staff_a,
+        idempotency_key=key(),
+    )
+    old = fresh(active_loan)
+    new = Loan.objects.get(office=office_b)
+    assert (old.outstanding, old.status) == (0, Loan.Status.TRANSFERRED)
+    assert (new.outstanding, new.overdue, new.status) == (50_000_000, 2_000_000, "active")
+    assert new.household.office == office_b
+    assert new.household.citizen_id == old.household.citizen_id
+    assert new.instalments.count() == old.instalments.count()
+    assert ledger_mismatches() == []
+
+
+# --- reversal
+
+
+def test_reversal_restores_balances_once_and_never_before_its_entry(active_loan, staff_a):
+    repayment = post(services.loan_repay_principal, active_loan, staff_a, 3_000_000, D(2021, 5, 10))
+    with pytest.raises(ValidationError):
+        services.loan_reverse(
+            entry=repayment, value_date=D(2021, 5, 9), user=staff_a, idempotency_key=key()
+        )
+    reversal = services.loan_reverse(
+        entry=repayment,
+        value_date=D(2021, 6, 1),
+        user=staff_a,
+        idempotency_key=key(),
+        note="Wrong loan",
+    )
+    assert (reversal.counted_kind, reversal.d_outstanding) == ("principal_repayment", 3_000_000)
+    assert fresh(active_loan).outstanding == 50_000_000
+    with pytest.raises(ValidationError):
+        services.loan_reverse(
+            entry=repayment, value_date=D(2021, 6, 1), user=staff_a, idempotency_key=key()
+        )
+    with pytest.raises(ValidationError):
+        services.loan_reverse(
+            entry=reversal, value_date=D(2021, 6, 1), user=staff_a, idempotency_key=key()
+        )
+
+
+def test_reversing_the_only_disbursement_returns_to_approved(active_loan, staff_a):
+    disbursement = active_loan.transactions.get()
+    services.loan_reverse(
+        entry=disbursement, value_date=D(2021, 6, 1), user=staff_a, idempotency_key=key()
+    )
+    loan = fresh(active_loan)
+    assert (loan.status, loan.disbursed, loan.outstanding) == ("approved", 0, 0)
+    assert loan.first_disbursed_on is None
+    assert ledger_mismatches() == []
+
+
+def test_reversing_an_extension_restores_the_due_date(active_loan, staff_a):
+    first = active_loan.instalments.get(seq=1)
+    extension = services.loan_extend(
+        loan=active_loan,
+        instalment=first,
+        new_due_date=D(2021, 12, 15),
+        value_date=D(2021, 6, 10),
+        user=staff_a,
+        idempotency_key=key(),
+    )
+    services.loan_reverse(
+        entry=extension, value_date=D(2021, 6, 11), user=staff_a, idempotency_key=key()
+    )
+    first.refresh_from_db()
+    assert first.extended_to is None
+
+
+# --- the ledger's guarantees
+
+
+def test_same_idempotency_key_posts_once(active_loan, staff_a):
+    k = key()
+    one = services.loan_repay_principal(
+        loan=active_loan,
+        amount=1_000_000,
+        value_date=D(2021, 6, 1),
+        user=staff_a,
+        idempotency_key=k,
+    )
+    two = services.loan_repay_principal(
+        loan=active_loan,
+        amount=1_000_000,
+        value_date=D(2021, 6, 1),
+        user=staff_a,
+        idempotency_key=k,
+    )
+    assert one.pk == two.pk
+    assert fresh(active_loan).outstanding == 49_000_000
+    with pytest.raises(ValidationError):  # the key of a repayment cannot post interest
+        services.loan_pay_interest(
+            loan=active_loan, amount=1, value_date=D(2021, 6, 1), user=staff_a, idempotency_key=k
+        )
+
+
+def test_ledger_refuses_update_and_delete_in_code_and_database(active_loan):
+    entry = active_loan.transactions.get()
+    with pytest.raises(TypeError):
+        entry.save()
+    with pytest.raises(TypeError):
+        entry.delete()
+    with pytest.raises(TypeError):
+        LoanTransaction.objects.filter(pk=entry.pk).update(amount=1)
+    for sql in ("UPDATE loans_loantransaction SET amount = 1", "DELETE FROM loans_loantransaction"):
+        with (
+            pytest.raises(Exception, match="Cannot"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql)
+    assert LoanTransaction.objects.get(pk=entry.pk).amount == 50_000_000
+
+
+def test_cache_changed_without_a_ledger_entry_fails_at_commit(active_loan):
+    from django.db import IntegrityError
+
+    with pytest.raises(IntegrityError, match="differ from its ledger"), transaction.atomic():
+        Loan.objects.filter(pk=active_loan.pk).update(outstanding=1)
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    assert fresh(active_loan).outstanding == 50_000_000
+
+
+def test_category_certified_by_year_drives_eligibility(office_a, staff_a, hn):
+    household = HouseholdFactory(group__village__commune__office=office_a, category="near_poor")
+    HouseholdCategory.objects.create(household=household, year=2020, category="poor")
+    with pytest.raises(ValidationError):
+        services.loan_apply(
+            household=household,
+            programme=hn,
+            amount=1_000_000,
+            term_months=12,
+            applied_on=D(2021, 2, 1),
+            user=staff_a,
+        )
+    loan = services.loan_apply(
+        household=household,
+        programme=hn,
+        amount=1_000_000,
+        term_months=12,
+        applied_on=D(2020, 12, 1),
+        user=staff_a,
+    )
+    assert loan.pk
