@@ -37,17 +37,17 @@ def test_valid_citizen_ids():
 
 
 def _register(group, **overrides):
-    values = dict(
-        office=group.office,
-        full_name="  Nguyễn   Thị Hằng ",
-        citizen_id=citizen_id_for(D(1985, 3, 1), "F"),
-        date_of_birth=D(1985, 3, 1),
-        sex="F",
-        village=group.village,
-        group=group,
-        category="poor",
-        category_year=2021,
-    )
+    values = {
+        "office": group.office,
+        "full_name": "  Nguyễn   Thị Hằng ",
+        "citizen_id": citizen_id_for(D(1985, 3, 1), "F"),
+        "date_of_birth": D(1985, 3, 1),
+        "sex": "F",
+        "village": group.village,
+        "group": group,
+        "category": "poor",
+        "category_year": 2021,
+    }
     values.update(overrides)
     return services.household_register(**values)
 
