@@ -64,22 +64,22 @@ def worker(redis_url):
     process.wait(20)
 
 
-def test_overdue_task_runs_in_a_real_worker(active_loan, worker, settings):
+def test_overdue_task_runs_in_a_real_worker(active_loan, worker):
     from branch_portal.celery import app
     from loans import tasks
 
-    app.conf.broker_url = worker
+    office = active_loan.office
+    office.business_date = active_loan.first_disbursed_on.replace(month=7, day=16)
+    office.save()
+    eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
     try:
-        office = active_loan.office
-        office.business_date = active_loan.first_disbursed_on.replace(month=7, day=16)
-        office.save()
-        tasks.transfer_overdue_for_office.delay(office.pk)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if Loan.objects.get(pk=active_loan.pk).overdue:
-                break
-            time.sleep(0.5)
-        assert Loan.objects.get(pk=active_loan.pk).overdue == 5_000_000
+        # An explicit connection: the app's cached producer pool may point at memory://.
+        with app.connection_for_write(worker) as connection_:
+            tasks.transfer_overdue_for_office.apply_async(args=[office.pk], connection=connection_)
     finally:
-        app.conf.broker_url = "memory://"
+        app.conf.task_always_eager = eager
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not Loan.objects.get(pk=active_loan.pk).overdue:
+        time.sleep(0.5)
+    assert Loan.objects.get(pk=active_loan.pk).overdue == 5_000_000
