@@ -25,7 +25,7 @@ run: $(STAMP)
 	@echo "  Branch Portal: http://127.0.0.1:8000/"
 	@echo "  Log in as staff, manager, auditor or admin; password demo1234"
 	@echo
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: $(STAMP)
 	$(BIN)/python manage.py makemigrations --check --dry-run
