@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serial
 
 @pytest.fixture
 def redis_url():
-    url = os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/15")
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
     try:
         redis.Redis.from_url(url).ping()
     except redis.ConnectionError:
