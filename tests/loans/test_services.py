@@ -192,7 +192,7 @@ def test_disbursement_refused_after_business_date_and_in_closed_month(
     ClosedMonth.objects.create(office=active_loan.office, month=D(2021, 5, 1), closed_by=manager_a)
     with pytest.raises(ValidationError) as exc:
         post(services.loan_repay_principal, active_loan, staff_a, 1_000, D(2021, 5, 31))
-    assert "closed" in str(exc.value)
+    assert "05/2021" in exc.value.message_dict["value_date"][0]
     assert fresh(active_loan).outstanding == 50_000_000
 
 
