@@ -1,3 +1,17 @@
+from django.urls import path
+
+from . import views
 
 app_name = "loans"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.LoanListView.as_view(), name="list"),
+    path("apply/<int:household_pk>/", views.loan_apply, name="apply"),
+    path("<int:pk>/", views.loan_detail, name="detail"),
+    path("<int:pk>/approve/", views.loan_approve, name="approve"),
+    path("<int:pk>/reject/", views.loan_reject, name="reject"),
+    path("entries/<int:pk>/reverse/", views.entry_reverse, name="reverse"),
+    *[
+        path(f"<int:pk>/{slug}/", views.loan_operation, {"op": slug}, name=slug)
+        for slug in views.OPERATIONS
+    ],
+]

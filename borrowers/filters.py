@@ -1,0 +1,77 @@
+"""The household list's search and filters (django-filter)."""
+
+import django_filters
+from django import forms
+from django.db.models import Exists, OuterRef
+from django.utils.translation import gettext_lazy as _
+
+from .models import Category, Commune, Household, SavingsGroup
+from .selectors import groups_for_user, household_search, offices_for
+
+
+def _communes(request):
+    if request is None:
+        return Commune.objects.none()
+    return Commune.objects.filter(office__in=offices_for(request.user))
+
+
+def _groups(request):
+    if request is None:
+        return SavingsGroup.objects.none()
+    return groups_for_user(request.user)
+
+
+def loans_with_balance():
+    """Loans with principal outstanding, without importing loans (borrowers comes first)."""
+    loan_model = Household._meta.get_field("loans").related_model
+    return loan_model.objects.filter(household=OuterRef("pk"), outstanding__gt=0)
+
+
+class HouseholdFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        label=_("Search"),
+        method="search",
+        widget=forms.TextInput(
+            attrs={"placeholder": _("Name (accents optional), citizen ID or phone")}
+        ),
+    )
+    commune = django_filters.ModelChoiceFilter(
+        empty_label=_("All"), label=_("Commune"), field_name="village__commune", queryset=_communes
+    )
+    group = django_filters.ModelChoiceFilter(
+        empty_label=_("All"), label=_("Group"), queryset=_groups
+    )
+    category = django_filters.ChoiceFilter(
+        empty_label=_("All"),
+        label=_("Category"),
+        choices=Category.choices,
+        method="filter_category",
+    )
+    has_balance = django_filters.BooleanFilter(
+        label=_("Has outstanding balance"),
+        method="filter_balance",
+        widget=forms.Select(choices=[("", _("All")), ("true", _("Yes")), ("false", _("No"))]),
+    )
+
+    class Meta:
+        model = Household
+        fields = ["q", "commune", "group", "category", "has_balance"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.form.fields.values():
+            css = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
+            field.widget.attrs["class"] = f"{css} form-control-sm"
+            if css == "form-select":
+                field.widget.attrs["class"] = "form-select form-select-sm"
+
+    def search(self, queryset, name, value):
+        return household_search(queryset, value)
+
+    def filter_category(self, queryset, name, value):
+        # current_category is annotated by the view: the latest certified year's category.
+        return queryset.filter(current_category=value)
+
+    def filter_balance(self, queryset, name, value):
+        exists = Exists(loans_with_balance())
+        return queryset.filter(exists if value else ~exists)

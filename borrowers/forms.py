@@ -1,0 +1,149 @@
+"""Forms for households. Selects are limited to the user's offices; the services validate."""
+
+import datetime as dt
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .models import Category, Household, SavingsGroup, Sex, Village
+from .selectors import groups_for_user, villages_for_user
+
+DATE_INPUT_FORMATS = ["%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d"]
+
+
+class DateInput(forms.DateInput):
+    """A typed dd/mm/yyyy date: clerks type dates all day, and the browser's own picker follows
+    the browser's locale (06/15/2021 on an English Chromium), which invites day/month slips."""
+
+    def __init__(self, attrs=None):
+        attrs = {"placeholder": "dd/mm/yyyy", "autocomplete": "off", **(attrs or {})}
+        super().__init__(attrs=attrs, format="%d/%m/%Y")
+
+
+class DateField(forms.DateField):
+    """Accepts dd/mm/yyyy (also with - or .) and ISO yyyy-mm-dd, whatever the UI language."""
+
+    widget = DateInput
+    input_formats = DATE_INPUT_FORMATS
+
+
+class BootstrapMixin:
+    """Bootstrap classes on every widget, so templates render fields in one loop."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput):
+                css = "form-check-input"
+            elif isinstance(widget, forms.Select):
+                css = "form-select"
+            else:
+                css = "form-control"
+            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+
+    def add_error(self, field, error):
+        super().add_error(field, error)
+        # Mark every field that now has an error, so Bootstrap outlines it in red.
+        for name in self.errors:
+            if name in self.fields:
+                widget = self.fields[name].widget
+                if "is-invalid" not in widget.attrs.get("class", ""):
+                    widget.attrs["class"] = widget.attrs.get("class", "") + " is-invalid"
+
+
+class VillageChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Village) -> str:
+        return f"{obj.name} – {obj.commune.name}"
+
+
+class GroupChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: SavingsGroup) -> str:
+        return f"{obj.code} {obj.name} ({obj.village.name})"
+
+
+def _place_fields(form, user) -> None:
+    form.fields["village"].queryset = villages_for_user(user).select_related("commune")
+    form.fields["group"].queryset = (
+        groups_for_user(user).filter(dissolved_on__isnull=True).select_related("village")
+    )
+
+
+class HouseholdRegisterForm(BootstrapMixin, forms.Form):
+    full_name = forms.CharField(label=_("Full name"), max_length=200)
+    citizen_id = forms.CharField(
+        label=_("Citizen ID"),
+        max_length=12,
+        help_text=_("12 digits (CCCD)."),
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    date_of_birth = DateField(label=_("Date of birth"))
+    sex = forms.ChoiceField(label=_("Sex"), choices=Sex.choices)
+    phone = forms.CharField(label=_("Phone"), max_length=20, required=False)
+    village = VillageChoiceField(label=_("Village"), queryset=Village.objects.none())
+    group = GroupChoiceField(
+        label=_("Savings and loan group"), queryset=SavingsGroup.objects.none(), required=False
+    )
+    category = forms.ChoiceField(label=_("Household category"), choices=Category.choices)
+    category_year = forms.IntegerField(label=_("Certified for year"), min_value=2000)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        _place_fields(self, user)
+
+
+class HouseholdEditForm(BootstrapMixin, forms.Form):
+    full_name = forms.CharField(label=_("Full name"), max_length=200)
+    date_of_birth = DateField(label=_("Date of birth"))
+    sex = forms.ChoiceField(label=_("Sex"), choices=Sex.choices)
+    phone = forms.CharField(label=_("Phone"), max_length=20, required=False)
+    village = VillageChoiceField(label=_("Village"), queryset=Village.objects.none())
+    group = GroupChoiceField(
+        label=_("Savings and loan group"), queryset=SavingsGroup.objects.none(), required=False
+    )
+    on = DateField(
+        label=_("Effective on"),
+        help_text=_("The date a change of group takes effect."),
+    )
+
+    def __init__(self, *args, user, household: Household, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                "full_name": household.full_name,
+                "date_of_birth": household.date_of_birth,
+                "sex": household.sex,
+                "phone": household.phone,
+                "village": household.village_id,
+                "group": household.group_id,
+                "on": household.office.business_date,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        _place_fields(self, user)
+        self.fields["village"].queryset = self.fields["village"].queryset.filter(
+            office=household.office
+        )
+        self.fields["group"].queryset = self.fields["group"].queryset.filter(
+            office=household.office
+        )
+
+
+class CitizenIdForm(BootstrapMixin, forms.Form):
+    new_citizen_id = forms.CharField(
+        label=_("New citizen ID"),
+        max_length=12,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    on = DateField(label=_("Replaced on"))
+
+
+class CertifyCategoryForm(BootstrapMixin, forms.Form):
+    year = forms.IntegerField(label=_("Year"), min_value=2000, max_value=2100)
+    category = forms.ChoiceField(label=_("Household category"), choices=Category.choices)
+
+    def clean_year(self) -> int:
+        year = self.cleaned_data["year"]
+        if year > dt.date.today().year + 1:
+            raise forms.ValidationError(_("A category is certified for this year or the next."))
+        return year

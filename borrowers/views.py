@@ -1,0 +1,208 @@
+"""Household pages: list with search and filters, register, edit, detail.
+
+Views are thin: a scoped getter, a form, one service call, a redirect. Loans come after
+borrowers in the dependency order, so loan data is fetched inside functions.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django_filters.views import FilterView
+from django_tables2 import SingleTableMixin
+from django_tables2.export import ExportMixin
+
+from branch_portal.roles import WRITE_ROLES
+
+from . import services
+from .filters import HouseholdFilter
+from .forms import CertifyCategoryForm, CitizenIdForm, HouseholdEditForm, HouseholdRegisterForm
+from .models import Household, HouseholdCategory, OfficeMembership
+from .selectors import (
+    can_write,
+    check_scope,
+    get_household_for_user,
+    households_for_user,
+    offices_for,
+)
+from .tables import HouseholdTable
+
+
+def apply_errors(form, error: ValidationError) -> None:
+    """Show a service's ValidationError on the form: on its field when the form has one."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            target = field if field in form.fields else None
+            for e in errors:
+                form.add_error(target, e)
+    else:
+        form.add_error(None, error)
+
+
+def require_writer(user) -> None:
+    """403 for a user who may write in none of their offices (an auditor)."""
+    if user.is_superuser:
+        return
+    if not OfficeMembership.objects.filter(user=user, role__in=WRITE_ROLES).exists():
+        raise PermissionDenied
+
+
+class HouseholdListView(LoginRequiredMixin, ExportMixin, SingleTableMixin, FilterView):
+    table_class = HouseholdTable
+    filterset_class = HouseholdFilter
+    template_name = "borrowers/household_list.html"
+    paginate_by = 25
+    export_formats = ("csv", "xlsx")
+    export_name = "households"
+
+    def get_queryset(self):
+        loan_model = Household._meta.get_field("loans").related_model
+        balance = (
+            loan_model.objects.filter(household=OuterRef("pk"))
+            .values("household")
+            .annotate(total=Sum("outstanding"))
+            .values("total")
+        )
+        latest_category = (
+            HouseholdCategory.objects.filter(household=OuterRef("pk"))
+            .order_by("-year")
+            .values("category")[:1]
+        )
+        return (
+            households_for_user(self.request.user)
+            .select_related("village__commune", "group")
+            .annotate(current_category=Subquery(latest_category))
+            .annotate(balance=Coalesce(Subquery(balance), 0))
+        )
+
+    def get_table_pagination(self, table):
+        if self.request.GET.get(self.export_trigger_param):
+            return False
+        return super().get_table_pagination(table)
+
+
+@login_required
+def household_detail(request, pk: int):
+    from loans.selectors import ledger_for_household
+
+    household = get_household_for_user(request.user, pk)
+    loans = household.loans.select_related("programme", "group").order_by("applied_on", "id")
+    return render(
+        request,
+        "borrowers/household_detail.html",
+        {
+            "household": household,
+            "can_write": can_write(request.user, household.office),
+            "previous_ids": household.previous_ids.all(),
+            "categories": household.categories.select_related("recorded_by"),
+            "memberships": household.memberships.select_related("group__village"),
+            "loans": loans,
+            "ledger": ledger_for_household(household).select_related("reversed_by"),
+        },
+    )
+
+
+def _form_page(request, form, *, title, household=None, submit=None):
+    return render(
+        request,
+        "borrowers/household_form.html",
+        {"form": form, "title": title, "household": household, "submit": submit or _("Save")},
+    )
+
+
+@login_required
+def household_create(request):
+    require_writer(request.user)
+    form = HouseholdRegisterForm(request.POST or None, user=request.user)
+    if request.method == "GET":
+        form.initial = {"category_year": _business_year(request.user)}
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        office = data["village"].office
+        check_scope(request.user, office, write=True)
+        try:
+            household = services.household_register(
+                office=office,
+                full_name=data["full_name"],
+                citizen_id=data["citizen_id"].strip(),
+                date_of_birth=data["date_of_birth"],
+                sex=data["sex"],
+                phone=data["phone"],
+                village=data["village"],
+                group=data["group"],
+                category=data["category"],
+                category_year=data["category_year"],
+                user=request.user,
+            )
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            messages.success(request, _("Household %(name)s registered.") % {"name": household})
+            return redirect("borrowers:detail", pk=household.pk)
+    return _form_page(request, form, title=_("Register a household"), submit=_("Register"))
+
+
+def _business_year(user) -> int | None:
+    office = offices_for(user).first()
+    return office.business_date.year if office else None
+
+
+@login_required
+def household_edit(request, pk: int):
+    household = get_household_for_user(request.user, pk, write=True)
+    form = HouseholdEditForm(request.POST or None, user=request.user, household=household)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.household_update(household=household, user=request.user, **data)
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            messages.success(request, _("Household updated."))
+            return redirect("borrowers:detail", pk=household.pk)
+    return _form_page(request, form, title=_("Edit household"), household=household)
+
+
+@login_required
+def household_change_citizen_id(request, pk: int):
+    household = get_household_for_user(request.user, pk, write=True)
+    form = CitizenIdForm(request.POST or None, initial={"on": household.office.business_date})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.household_change_citizen_id(
+                household=household,
+                new_citizen_id=form.cleaned_data["new_citizen_id"].strip(),
+                on=form.cleaned_data["on"],
+                user=request.user,
+            )
+        except ValidationError as e:
+            # The service names the field citizen_id; this form calls it new_citizen_id.
+            for message in getattr(e, "message_dict", {}).get("citizen_id", e.messages):
+                form.add_error("new_citizen_id", message)
+        else:
+            messages.success(request, _("Citizen ID changed; the old one is kept as history."))
+            return redirect("borrowers:detail", pk=household.pk)
+    return _form_page(request, form, title=_("Change citizen ID"), household=household)
+
+
+@login_required
+def household_certify_category(request, pk: int):
+    household = get_household_for_user(request.user, pk, write=True)
+    form = CertifyCategoryForm(
+        request.POST or None, initial={"year": household.office.business_date.year}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.household_certify_category(
+                household=household, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            messages.success(request, _("Category certified."))
+            return redirect("borrowers:detail", pk=household.pk)
+    return _form_page(request, form, title=_("Certify household category"), household=household)

@@ -1,0 +1,67 @@
+"""The home page: the user's office at a glance."""
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Exists, Q, Sum
+from django.shortcuts import render
+from django.urls import path
+
+from borrowers.filters import loans_with_balance
+from borrowers.models import OfficeMembership
+from borrowers.selectors import households_for_user, offices_for
+from branch_portal.roles import MANAGE_ROLES, WRITE_ROLES
+
+
+@login_required
+def home(request):
+    from loans.models import Loan
+    from loans.selectors import loans_for_user
+
+    user = request.user
+    offices = list(offices_for(user))
+    roles = set(OfficeMembership.objects.filter(user=user).values_list("role", flat=True))
+    if user.is_superuser:
+        roles |= set(MANAGE_ROLES)
+    loans = loans_for_user(user)
+    figures = loans.aggregate(
+        active=Count("id", filter=Q(status=Loan.Status.ACTIVE)),
+        outstanding=Sum("outstanding"),
+        overdue=Sum("overdue"),
+        frozen=Sum("frozen"),
+        applied=Count("id", filter=Q(status=Loan.Status.APPLIED)),
+        approved=Count("id", filter=Q(status=Loan.Status.APPROVED)),
+    )
+    awaiting = []
+    if roles & MANAGE_ROLES:
+        managed = (
+            offices
+            if user.is_superuser
+            else [
+                m.office
+                for m in OfficeMembership.objects.filter(
+                    user=user, role__in=MANAGE_ROLES
+                ).select_related("office")
+            ]
+        )
+        awaiting = (
+            loans.filter(status=Loan.Status.APPLIED, office__in=managed)
+            .select_related("household", "programme")
+            .order_by("applied_on", "id")[:20]
+        )
+    return render(
+        request,
+        "home.html",
+        {
+            "offices": offices,
+            "households": households_for_user(user).filter(status="active").count(),
+            "households_with_balance": households_for_user(user)
+            .filter(Exists(loans_with_balance()))
+            .count(),
+            "figures": figures,
+            "awaiting": awaiting,
+            "can_write": bool(roles & WRITE_ROLES),
+            "can_manage": bool(roles & MANAGE_ROLES),
+        },
+    )
+
+
+urlpatterns = [path("", home, name="home")]

@@ -1,0 +1,76 @@
+"""The loan list's search and filters (django-filter)."""
+
+import django_filters
+from django import forms
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+from borrowers.filters import _communes, _groups
+from borrowers.models import Organisation, Unaccent
+from borrowers.selectors import fold
+
+from .models import Loan, Programme
+
+
+class LoanFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        label=_("Search"),
+        method="search",
+        widget=forms.TextInput(attrs={"placeholder": _("Loan number or borrower name")}),
+    )
+    programme = django_filters.ModelChoiceFilter(
+        empty_label=_("All"), label=_("Programme"), queryset=Programme.objects.all()
+    )
+    commune = django_filters.ModelChoiceFilter(
+        empty_label=_("All"), label=_("Commune"), queryset=_communes, method="filter_commune"
+    )
+    group = django_filters.ModelChoiceFilter(
+        empty_label=_("All"), label=_("Group"), queryset=_groups
+    )
+    organisation = django_filters.ModelChoiceFilter(
+        empty_label=_("All"),
+        label=_("Organisation"),
+        field_name="group__chapter__organisation",
+        queryset=Organisation.objects.all(),
+    )
+    status = django_filters.ChoiceFilter(
+        empty_label=_("All"), label=_("Status"), choices=Loan.Status.choices
+    )
+    overdue = django_filters.BooleanFilter(
+        label=_("Overdue"),
+        method="filter_overdue",
+        widget=forms.Select(choices=[("", _("All")), ("true", _("Yes")), ("false", _("No"))]),
+    )
+
+    class Meta:
+        model = Loan
+        fields = ["q", "programme", "commune", "group", "organisation", "status", "overdue"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.form.fields.values():
+            if isinstance(field.widget, forms.Select):
+                field.widget.attrs["class"] = "form-select form-select-sm"
+            else:
+                field.widget.attrs["class"] = "form-control form-control-sm"
+
+    def search(self, queryset, name, value):
+        value = " ".join(value.split())
+        if not value:
+            return queryset
+        if any(ch.isdigit() for ch in value):
+            return queryset.filter(number__icontains=value)
+        return queryset.alias(folded_name=Lower(Unaccent("household__full_name"))).filter(
+            folded_name__contains=fold(value)
+        )
+
+    def filter_commune(self, queryset, name, value):
+        # A group loan counts in its group's commune; a loan without a group in the household's.
+        return queryset.filter(
+            Q(group__village__commune=value)
+            | Q(group__isnull=True, household__village__commune=value)
+        )
+
+    def filter_overdue(self, queryset, name, value):
+        return queryset.filter(overdue__gt=0) if value else queryset.filter(overdue=0)

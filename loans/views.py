@@ -1,0 +1,336 @@
+"""Loan pages: list, detail, application, approval and every ledger operation.
+
+Each operation view looks the same: the scoped getter (write or manage), a form, one service
+call, a redirect. Service ValidationErrors land on the form; PermissionDenied is a 403.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+from django_filters.views import FilterView
+from django_tables2 import SingleTableMixin
+from django_tables2.export import ExportMixin
+
+from borrowers.selectors import get_household_for_user, role_in
+from borrowers.views import apply_errors
+from branch_portal.roles import MANAGE_ROLES, WRITE_ROLES
+
+from . import services
+from .filters import LoanFilter
+from .forms import (
+    AmountForm,
+    ApproveForm,
+    DossierAmountForm,
+    ExtensionForm,
+    LoanApplyForm,
+    NoteAmountForm,
+    ReversalForm,
+    TransferForm,
+)
+from .models import Loan, TransactionKind
+from .selectors import get_entry_for_user, get_loan_for_user, loans_for_user
+from .tables import LoanTable
+
+
+class LoanListView(LoginRequiredMixin, ExportMixin, SingleTableMixin, FilterView):
+    table_class = LoanTable
+    filterset_class = LoanFilter
+    template_name = "loans/loan_list.html"
+    paginate_by = 25
+    export_formats = ("csv", "xlsx")
+    export_name = "loans"
+
+    def get_queryset(self):
+        return loans_for_user(self.request.user).select_related("household", "programme", "group")
+
+    def get_table_pagination(self, table):
+        if self.request.GET.get(self.export_trigger_param):
+            return False
+        return super().get_table_pagination(table)
+
+
+def interest_due_now(loan: Loan) -> tuple[int, Any]:
+    """Interest from the date it was last paid to the business date, and that start date."""
+    start = services.interest_paid_through(loan)
+    if start is None:
+        return 0, None
+    return services.loan_interest_due(loan, start, loan.office.business_date), start
+
+
+@login_required
+def loan_detail(request, pk: int):
+    loan = get_loan_for_user(request.user, pk)
+    role = role_in(request.user, loan.office)
+    interest_due, interest_from = interest_due_now(loan)
+    business_date = loan.office.business_date
+    rule = services.loan_rate_on(loan, business_date)
+    rate = None
+    if rule is not None:
+        rate = rule.preferential_rate if loan.preferential and rule.preferential_rate else None
+        rate = (rate or rule.monthly_rate).normalize()
+    return render(
+        request,
+        "loans/loan_detail.html",
+        {
+            "loan": loan,
+            "can_write": role in WRITE_ROLES,
+            "can_manage": role in MANAGE_ROLES,
+            "rule": rule,
+            "rate": rate,
+            "instalments": loan.instalments.all(),
+            "ledger": loan.transactions.select_related(
+                "posted_by", "reverses", "reversed_by", "counterparty_office"
+            ).order_by("value_date", "id"),
+            "interest_due": interest_due,
+            "interest_from": interest_from,
+            "operations": available_operations(loan),
+            "transferred_to": Loan.objects.filter(transferred_from=loan).first(),
+        },
+    )
+
+
+# --- applying and approving ----------------------------------------------------------------------
+
+
+@login_required
+def loan_apply(request, household_pk: int):
+    household = get_household_for_user(request.user, household_pk, write=True)
+    form = LoanApplyForm(request.POST or None, household=household)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        key = data.pop("idempotency_key")
+        # loan_apply has no idempotency key of its own: remember the form's key in the session,
+        # so a double-submitted application creates one loan.
+        applied = request.session.get("applied_keys", {})
+        if key in applied:
+            return redirect("loans:detail", pk=applied[key])
+        try:
+            loan = services.loan_apply(household=household, user=request.user, **data)
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            applied[key] = loan.pk
+            request.session["applied_keys"] = dict(list(applied.items())[-50:])
+            messages.success(request, _("Application %(n)s recorded.") % {"n": loan.number})
+            return redirect("loans:detail", pk=loan.pk)
+    return render(
+        request,
+        "loans/operation_form.html",
+        {
+            "form": form,
+            "household": household,
+            "title": _("Loan application"),
+            "submit": _("Record application"),
+            "cancel_url": household_url(household),
+        },
+    )
+
+
+def household_url(household) -> str:
+    from django.urls import reverse
+
+    return reverse("borrowers:detail", args=[household.pk])
+
+
+@login_required
+def loan_approve(request, pk: int):
+    loan = get_loan_for_user(request.user, pk, manage=True)
+    form = ApproveForm(request.POST or None, initial={"approved_on": loan.office.business_date})
+    if request.method == "POST" and form.is_valid():
+        if loan.status == Loan.Status.APPROVED:  # a double-submitted approval
+            return redirect("loans:detail", pk=loan.pk)
+        try:
+            services.loan_approve(
+                loan=loan, user=request.user, approved_on=form.cleaned_data["approved_on"]
+            )
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            messages.success(request, _("Loan %(n)s approved.") % {"n": loan.number})
+            return redirect("loans:detail", pk=loan.pk)
+    return render(
+        request,
+        "loans/operation_form.html",
+        {
+            "form": form,
+            "loan": loan,
+            "title": _("Approve loan %(n)s") % {"n": loan.number},
+            "submit": _("Approve"),
+        },
+    )
+
+
+@login_required
+@require_POST
+def loan_reject(request, pk: int):
+    loan = get_loan_for_user(request.user, pk, manage=True)
+    try:
+        services.loan_reject(loan=loan, user=request.user)
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+    else:
+        messages.success(request, _("Application %(n)s rejected.") % {"n": loan.number})
+    return redirect("loans:detail", pk=loan.pk)
+
+
+# --- ledger operations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    slug: str
+    title: Promise
+    form_class: type
+    service: Any
+    # The loan statuses in which the operation is offered on the detail page.
+    statuses: tuple[str, ...] = (Loan.Status.ACTIVE,)
+    button: str = "btn-outline-primary"
+
+
+OPERATIONS: dict[str, Operation] = {
+    op.slug: op
+    for op in [
+        Operation(
+            "disburse",
+            gettext_lazy("Disbursement"),
+            AmountForm,
+            services.loan_disburse,
+            statuses=(Loan.Status.APPROVED, Loan.Status.ACTIVE),
+            button="btn-primary",
+        ),
+        Operation(
+            "interest",
+            gettext_lazy("Interest payment"),
+            AmountForm,
+            services.loan_pay_interest,
+            statuses=(Loan.Status.ACTIVE, Loan.Status.SETTLED),
+            button="btn-success",
+        ),
+        Operation(
+            "repay",
+            gettext_lazy("Principal repayment"),
+            AmountForm,
+            services.loan_repay_principal,
+            button="btn-success",
+        ),
+        Operation("extend", gettext_lazy("Extension"), ExtensionForm, services.loan_extend),
+        Operation("freeze", gettext_lazy("Freeze"), DossierAmountForm, services.loan_freeze),
+        Operation("unfreeze", gettext_lazy("Unfreeze"), NoteAmountForm, services.loan_unfreeze),
+        Operation(
+            "write-off",
+            gettext_lazy("Write-off"),
+            DossierAmountForm,
+            services.loan_write_off,
+            button="btn-outline-danger",
+        ),
+        Operation(
+            "transfer",
+            gettext_lazy("Transfer to another office"),
+            TransferForm,
+            services.loan_transfer,
+        ),
+    ]
+}
+
+
+def available_operations(loan: Loan) -> list[Operation]:
+    ops = []
+    for op in OPERATIONS.values():
+        if loan.status not in op.statuses:
+            continue
+        if op.slug == "disburse" and loan.disbursed >= loan.approved_amount:
+            continue
+        if op.slug == "unfreeze" and loan.frozen == 0:
+            continue
+        if op.slug == "extend" and not loan.instalments.exists():
+            continue
+        ops.append(op)
+    return ops
+
+
+def _initial_for(op: Operation, loan: Loan) -> dict:
+    if op.slug == "disburse":
+        return {"amount": loan.approved_amount - loan.disbursed}
+    if op.slug == "interest":
+        return {"amount": interest_due_now(loan)[0] or None}
+    if op.slug == "unfreeze":
+        return {"amount": loan.frozen}
+    return {}
+
+
+@login_required
+def loan_operation(request, pk: int, op: str):
+    operation = OPERATIONS.get(op)
+    if operation is None:
+        raise Http404
+    loan = get_loan_for_user(request.user, pk, write=True)
+    form = operation.form_class(
+        request.POST or None, loan=loan, initial=_initial_for(operation, loan)
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            entry = operation.service(loan=loan, user=request.user, **form.service_kwargs())
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            messages.success(
+                request,
+                _("%(kind)s of %(amount)s posted.")
+                % {
+                    "kind": entry.get_kind_display(),
+                    "amount": f"{entry.amount:,} ₫".replace(",", "."),
+                },
+            )
+            return redirect("loans:detail", pk=loan.pk)
+    extra = {}
+    if operation.slug == "interest":
+        extra["interest_due"], extra["interest_from"] = interest_due_now(loan)
+    return render(
+        request,
+        "loans/operation_form.html",
+        {
+            "form": form,
+            "loan": loan,
+            "operation": operation,
+            "title": f"{operation.title}: {loan.number}",
+            "submit": operation.title,
+            **extra,
+        },
+    )
+
+
+@login_required
+def entry_reverse(request, pk: int):
+    entry = get_entry_for_user(request.user, pk, write=True)
+    loan = get_loan_for_user(request.user, entry.loan_id, write=True)
+    form = ReversalForm(request.POST or None, loan=loan)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.loan_reverse(entry=entry, user=request.user, **form.service_kwargs())
+        except ValidationError as e:
+            apply_errors(form, e)
+        else:
+            messages.success(request, _("Entry reversed."))
+            return redirect("loans:detail", pk=loan.pk)
+    return render(
+        request,
+        "loans/operation_form.html",
+        {
+            "form": form,
+            "loan": loan,
+            "entry": entry,
+            "title": _("Reverse an entry of %(n)s") % {"n": loan.number},
+            "submit": _("Reverse"),
+            "kinds": TransactionKind,
+        },
+    )
