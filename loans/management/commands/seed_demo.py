@@ -1,0 +1,104 @@
+"""Load the demo office (Đan Phượng, as of 15 June 2021) and the demo users.
+
+`make run` calls this every time: if the office already has loans it does nothing but say so
+(the users are still checked, idempotently).
+"""
+
+import time
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from borrowers import demo_data
+from borrowers.models import Chapter, Commune, Office, OfficeMembership, Organisation
+from loans.demo import AS_OF, START, build_demo_tables
+from loans.importer import ImportFailed, import_portfolio
+from loans.models import Loan
+from reports.selectors import figures_for_period
+
+PASSWORD = "demo1234"
+ROLES = {"staff": "staff", "manager": "manager", "auditor": "auditor"}
+
+
+def ensure_users(office: Office) -> None:
+    User = get_user_model()
+    admin, created = User.objects.get_or_create(
+        username="admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    if created:
+        admin.set_password(PASSWORD)
+        admin.save()
+    for username, role in ROLES.items():
+        user, created = User.objects.get_or_create(username=username)
+        if created:
+            user.set_password(PASSWORD)
+            user.save()
+        OfficeMembership.objects.get_or_create(user=user, office=office, defaults={"role": role})
+
+
+class Command(BaseCommand):
+    help = "Load the Đan Phượng demo office (office DP, business date 15/06/2021) and demo users."
+
+    def handle(self, *args, **options):
+        started = time.monotonic()
+        office, _created = Office.objects.get_or_create(
+            code=demo_data.OFFICE_CODE,
+            defaults={
+                "name": demo_data.OFFICE_NAME,
+                "business_date": AS_OF,
+                "business_date_held": True,
+            },
+        )
+        ensure_users(office)
+        if Loan.objects.filter(office=office).exists():
+            self.stdout.write(f"The demo office {office.code} already has loans: nothing to do.")
+            return
+        # The article's moment: postings up to 15 June 2021, held there.
+        Office.objects.filter(pk=office.pk).update(business_date=AS_OF, business_date_held=True)
+        office.refresh_from_db()
+        tables = build_demo_tables()
+        generated = time.monotonic()
+        admin = get_user_model().objects.get(username="admin")
+        try:
+            with transaction.atomic():
+                summary = import_portfolio(office=office, tables=tables, user=admin)
+                self.finish_organisation(office)
+        except ImportFailed as failed:
+            for line in failed.errors[:50]:
+                self.stderr.write(line)
+            raise CommandError(
+                f"The demo portfolio did not import ({len(failed.errors)} errors)."
+            ) from failed
+        loaded = time.monotonic()
+        figures = figures_for_period(office=office, start=START, as_of=AS_OF)
+        self.stdout.write(
+            f"Demo office {office.code} loaded: {summary.created['borrowers']:,} households, "
+            f"{summary.created['loans']:,} loans, {summary.created['transactions']:,} ledger "
+            "entries."
+        )
+        self.stdout.write(
+            f"{START:%d/%m/%Y} – {AS_OF:%d/%m/%Y}: disbursed {figures['disbursed']:,}, collected "
+            f"{figures['collected']:,}, written off {figures['written_off']:,}, opening "
+            f"{figures['opening']:,}, closing {figures['closing']:,}, customers "
+            f"{figures['customers_with_balance']:,}, loan-turns {figures['loan_turns']:,}, "
+            f"workers {figures['workers_employed']:,}."
+        )
+        self.stdout.write(
+            f"Elapsed {loaded - started:.1f} s (generation {generated - started:.1f} s, "
+            f"import {loaded - generated:.1f} s). Users staff, manager, auditor, admin; "
+            f"password {PASSWORD}."
+        )
+
+    @staticmethod
+    def finish_organisation(office: Office) -> None:
+        """What the import format does not carry: the town's kind, and a chapter of every
+        organisation in every commune (the import creates those that have groups)."""
+        for code, _name, kind, *_rest in demo_data.COMMUNES:
+            Commune.objects.filter(office=office, code=code).exclude(kind=kind).update(kind=kind)
+        organisations = list(Organisation.objects.all())
+        for commune in Commune.objects.filter(office=office):
+            for organisation in organisations:
+                Chapter.objects.get_or_create(
+                    office=office, commune=commune, organisation=organisation
+                )
