@@ -637,11 +637,12 @@ def loan_transfer(
     note: str = "",
 ) -> LoanTransaction:
     """Move a loan, with its whole balance, to another office when the household moves."""
-    amount = loan.outstanding
-    loan, entry = _begin(loan, Kind.TRANSFER_OUT, idempotency_key, value_date, max(amount, 1))
+    # The amount is the balance as the locked row has it, not as the caller's copy had it.
+    loan, entry = _begin(loan, Kind.TRANSFER_OUT, idempotency_key, value_date, 1)
     if entry:
         return entry
     _require_active(loan)
+    amount = loan.outstanding
     if to_office.pk == loan.office_id:
         raise ValidationError({"to_office": _("Choose another office.")})
     if to_village.office_id != to_office.pk or (to_group and to_group.office_id != to_office.pk):
