@@ -142,6 +142,8 @@ class Loan(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The application form's key: a double-submitted application creates one loan.
+    application_key = models.CharField(max_length=100, unique=True, null=True, blank=True)
 
     # The ledger cache, maintained by loans.services in the transaction that posts.
     outstanding = models.BigIntegerField(_("outstanding"), default=0)

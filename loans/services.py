@@ -123,8 +123,15 @@ def loan_apply(
     works_built: int = 0,
     preferential: bool = False,
     number: str | None = None,
+    idempotency_key: str | None = None,
 ) -> Loan:
     office = household.office
+    if idempotency_key:
+        existing = Loan.objects.filter(application_key=idempotency_key).first()
+        if existing is not None:
+            if existing.household_id != household.pk:
+                raise ValidationError(_("This form was already used for another entry."))
+            return existing
     if household.status != Household.Status.ACTIVE:
         raise ValidationError(_("The household is not an active borrower."))
     if group is not None and group.office_id != office.pk:
@@ -159,6 +166,7 @@ def loan_apply(
         works_built=works_built,
         preferential=preferential,
         created_by=user,
+        application_key=idempotency_key or None,
     )
 
 

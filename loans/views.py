@@ -107,20 +107,11 @@ def loan_apply(request, household_pk: int):
     household = get_household_for_user(request.user, household_pk, write=True)
     form = LoanApplyForm(request.POST or None, household=household)
     if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        key = data.pop("idempotency_key")
-        # loan_apply has no idempotency key of its own: remember the form's key in the session,
-        # so a double-submitted application creates one loan.
-        applied = request.session.get("applied_keys", {})
-        if key in applied:
-            return redirect("loans:detail", pk=applied[key])
         try:
-            loan = services.loan_apply(household=household, user=request.user, **data)
+            loan = services.loan_apply(household=household, user=request.user, **form.cleaned_data)
         except ValidationError as e:
             apply_errors(form, e)
         else:
-            applied[key] = loan.pk
-            request.session["applied_keys"] = dict(list(applied.items())[-50:])
             messages.success(request, _("Application %(n)s recorded.") % {"n": loan.number})
             return redirect("loans:detail", pk=loan.pk)
     return render(

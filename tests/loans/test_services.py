@@ -478,3 +478,27 @@ def test_category_certified_by_year_drives_eligibility(office_a, staff_a, hn):
         user=staff_a,
     )
     assert loan.pk
+
+
+def test_double_submitted_application_creates_one_loan(household_a, staff_a, hn):
+    k = key()
+    first = services.loan_apply(
+        household=household_a,
+        programme=hn,
+        amount=10_000_000,
+        term_months=36,
+        applied_on=D(2021, 3, 1),
+        user=staff_a,
+        idempotency_key=k,
+    )
+    again = services.loan_apply(
+        household=household_a,
+        programme=hn,
+        amount=10_000_000,
+        term_months=36,
+        applied_on=D(2021, 3, 1),
+        user=staff_a,
+        idempotency_key=k,
+    )
+    assert first.pk == again.pk
+    assert Loan.objects.count() == 1
