@@ -109,3 +109,22 @@ def _celery_in_process(request, settings):
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Transactional tests flush the database, including the rows data migrations seeded (the
+    four organisations, the eight programmes); put them back for the tests that need them."""
+    marker = request.node.get_closest_marker("django_db")
+    if not marker or not marker.kwargs.get("transaction"):
+        return
+    request.getfixturevalue("transactional_db")
+    from importlib import import_module
+
+    from django.apps import apps
+
+    for module in (
+        "borrowers.migrations.0002_seed_organisations",
+        "loans.migrations.0003_seed_programmes",
+    ):
+        import_module(module).seed(apps, None)
