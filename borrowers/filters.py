@@ -21,6 +21,22 @@ def _groups(request):
     return groups_for_user(request.user)
 
 
+def limit_groups_to_commune(filterset) -> None:
+    """An office has hundreds of groups: offer those of the chosen commune (the commune select
+    resubmits the form), or only the group already chosen."""
+    field = filterset.form.fields["group"]
+    commune, group = filterset.data.get("commune"), filterset.data.get("group")
+    groups = field.queryset
+    if commune and commune.isdigit():
+        field.queryset = groups.filter(village__commune_id=commune)
+    elif group and group.isdigit():
+        field.queryset = groups.filter(pk=group)
+    else:
+        field.queryset = groups.none()
+        field.empty_label = _("Choose a commune first")
+    filterset.form.fields["commune"].widget.attrs["onchange"] = "this.form.submit()"
+
+
 def loans_with_balance():
     """Loans with principal outstanding, without importing loans (borrowers comes first)."""
     loan_model = Household._meta.get_field("loans").related_model
@@ -64,6 +80,7 @@ class HouseholdFilter(django_filters.FilterSet):
             field.widget.attrs["class"] = f"{css} form-control-sm"
             if css == "form-select":
                 field.widget.attrs["class"] = "form-select form-select-sm"
+        limit_groups_to_commune(self)
 
     def search(self, queryset, name, value):
         return household_search(queryset, value)

@@ -196,7 +196,12 @@ class Sex(models.TextChoices):
     FEMALE = "F", _("Female")
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    exclude=["search_name"],
+)
 class Household(models.Model):
     """A borrowing household, represented by one adult."""
 
@@ -225,9 +230,15 @@ class Household(models.Model):
         _("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The name folded for search and sorting ("nguyen thi hang"), computed by the database.
+    search_name = models.GeneratedField(
+        expression=Lower(Unaccent("full_name")),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
 
     class Meta:
-        ordering = ["full_name", "id"]
+        ordering = ["search_name", "id"]
         verbose_name = _("household")
         verbose_name_plural = _("households")
         constraints = [
@@ -238,15 +249,12 @@ class Household(models.Model):
             )
         ]
         indexes = [
-            GinIndex(
-                OpClass(Lower(Unaccent("full_name")), name="gin_trgm_ops"),
-                name="household_name_trgm",
-            ),
+            GinIndex(OpClass("search_name", name="gin_trgm_ops"), name="household_name_trgm"),
             models.Index(
                 OpClass("citizen_id", name="varchar_pattern_ops"), name="household_cid_prefix"
             ),
             models.Index(OpClass("phone", name="varchar_pattern_ops"), name="household_phone"),
-            models.Index(fields=["office", "full_name", "id"], name="household_office_name"),
+            models.Index(fields=["office", "search_name", "id"], name="household_office_name"),
         ]
 
     def __str__(self) -> str:

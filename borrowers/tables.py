@@ -26,7 +26,9 @@ class MoneyColumn(tables.Column):
 
 class HouseholdTable(tables.Table):
     full_name = tables.Column(
-        verbose_name=_("Full name"), linkify=("borrowers:detail", {"pk": tables.A("pk")})
+        verbose_name=_("Full name"),
+        linkify=("borrowers:detail", {"pk": tables.A("pk")}),
+        order_by=("search_name", "id"),
     )
     citizen_id = tables.Column(verbose_name=_("Citizen ID"))
     date_of_birth = tables.DateColumn(verbose_name=_("Date of birth"), format="d/m/Y")

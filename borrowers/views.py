@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django_filters.views import FilterView
-from django_tables2 import SingleTableMixin
+from django_tables2 import LazyPaginator, SingleTableMixin
 from django_tables2.export import ExportMixin
 
 from branch_portal.roles import WRITE_ROLES
@@ -55,7 +55,8 @@ class HouseholdListView(LoginRequiredMixin, ExportMixin, SingleTableMixin, Filte
     table_class = HouseholdTable
     filterset_class = HouseholdFilter
     template_name = "borrowers/household_list.html"
-    paginate_by = 25
+    # One paginator (the table's), and a lazy one: no COUNT(*) over a province's rows.
+    table_pagination = {"per_page": 25, "paginator_class": LazyPaginator}
     export_formats = ("csv", "xlsx")
     export_name = "households"
 

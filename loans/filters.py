@@ -3,11 +3,10 @@
 import django_filters
 from django import forms
 from django.db.models import Q
-from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
-from borrowers.filters import _communes, _groups
-from borrowers.models import Organisation, Unaccent
+from borrowers.filters import _communes, _groups, limit_groups_to_commune
+from borrowers.models import Organisation
 from borrowers.selectors import fold
 
 from .models import Loan, Programme
@@ -54,6 +53,7 @@ class LoanFilter(django_filters.FilterSet):
                 field.widget.attrs["class"] = "form-select form-select-sm"
             else:
                 field.widget.attrs["class"] = "form-control form-control-sm"
+        limit_groups_to_commune(self)
 
     def search(self, queryset, name, value):
         value = " ".join(value.split())
@@ -61,9 +61,7 @@ class LoanFilter(django_filters.FilterSet):
             return queryset
         if any(ch.isdigit() for ch in value):
             return queryset.filter(number__icontains=value)
-        return queryset.alias(folded_name=Lower(Unaccent("household__full_name"))).filter(
-            folded_name__contains=fold(value)
-        )
+        return queryset.filter(household__search_name__contains=fold(value))
 
     def filter_commune(self, queryset, name, value):
         # A group loan counts in its group's commune; a loan without a group in the household's.

@@ -171,9 +171,20 @@ class Loan(models.Model):
                 name="loan_balances_consistent",
             ),
         ]
+        # The loan list walks these in its order (newest first) for each common filter.
         indexes = [
-            models.Index(fields=["office", "status"], name="loan_office_status"),
             models.Index(fields=["office", "-applied_on", "-id"], name="loan_office_recent"),
+            models.Index(
+                fields=["office", "status", "-applied_on", "-id"], name="loan_office_status"
+            ),
+            models.Index(
+                fields=["office", "programme", "-applied_on", "-id"], name="loan_office_programme"
+            ),
+            models.Index(
+                fields=["office", "-applied_on", "-id"],
+                condition=models.Q(overdue__gt=0),
+                name="loan_office_overdue",
+            ),
         ]
 
     def __str__(self) -> str:

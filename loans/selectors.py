@@ -4,13 +4,13 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
-from borrowers.selectors import check_scope, offices_for
+from borrowers.selectors import check_scope, office_ids_for, offices_for
 
 from .models import Loan, LoanTransaction
 
 
 def loans_for_user(user) -> QuerySet[Loan]:
-    return Loan.objects.filter(office__in=offices_for(user))
+    return Loan.objects.filter(office_id__in=office_ids_for(user))
 
 
 def get_loan_for_user(user, pk: int, *, write: bool = False, manage: bool = False) -> Loan:

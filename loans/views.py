@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from django_filters.views import FilterView
-from django_tables2 import SingleTableMixin
+from django_tables2 import LazyPaginator, SingleTableMixin
 from django_tables2.export import ExportMixin
 
 from borrowers.selectors import get_household_for_user, role_in
@@ -46,7 +46,8 @@ class LoanListView(LoginRequiredMixin, ExportMixin, SingleTableMixin, FilterView
     table_class = LoanTable
     filterset_class = LoanFilter
     template_name = "loans/loan_list.html"
-    paginate_by = 25
+    # One paginator (the table's), and a lazy one: no COUNT(*) over a province's rows.
+    table_pagination = {"per_page": 25, "paginator_class": LazyPaginator}
     export_formats = ("csv", "xlsx")
     export_name = "loans"
 
