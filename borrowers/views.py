@@ -16,6 +16,7 @@ from django_filters.views import FilterView
 from django_tables2 import LazyPaginator, SingleTableMixin
 from django_tables2.export import ExportMixin
 
+from branch_portal.pagination import deferred_join
 from branch_portal.roles import WRITE_ROLES
 
 from . import services
@@ -73,7 +74,7 @@ class HouseholdListView(LoginRequiredMixin, ExportMixin, SingleTableMixin, Filte
             .order_by("-year")
             .values("category")[:1]
         )
-        return (
+        return deferred_join(
             households_for_user(self.request.user)
             .select_related("village__commune", "group")
             .annotate(current_category=Subquery(latest_category))

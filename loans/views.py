@@ -23,6 +23,7 @@ from django_tables2.export import ExportMixin
 
 from borrowers.selectors import get_household_for_user, role_in
 from borrowers.views import apply_errors
+from branch_portal.pagination import deferred_join
 from branch_portal.roles import MANAGE_ROLES, WRITE_ROLES
 
 from . import services
@@ -52,7 +53,9 @@ class LoanListView(LoginRequiredMixin, ExportMixin, SingleTableMixin, FilterView
     export_name = "loans"
 
     def get_queryset(self):
-        return loans_for_user(self.request.user).select_related("household", "programme", "group")
+        return deferred_join(
+            loans_for_user(self.request.user).select_related("household", "programme", "group")
+        )
 
     def get_table_pagination(self, table):
         if self.request.GET.get(self.export_trigger_param):
