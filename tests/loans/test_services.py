@@ -502,3 +502,21 @@ def test_double_submitted_application_creates_one_loan(household_a, staff_a, hn)
     )
     assert first.pk == again.pk
     assert Loan.objects.count() == 1
+
+
+@pytest.mark.parametrize(("applies_to_existing", "expected"), [(False, 275_000), (True, 250_000)])
+def test_rate_change_applies_to_existing_loans_only_when_the_rule_says(
+    active_loan, hn, applies_to_existing, expected
+):
+    # From 01/03/2021 the rate falls to 0.45 %/month; the loan was approved on 10/01/2021.
+    ProgrammeRule.objects.create(
+        programme=hn,
+        effective_from=D(2021, 3, 1),
+        monthly_rate=Decimal("0.45"),
+        max_amount=100_000_000,
+        max_term_months=120,
+        eligible_categories=["poor"],
+        applies_to_existing=applies_to_existing,
+    )
+    # On 50 M: 15 days at 0.55 % (137,500), then 15 days at 0.45 % (112,500) or still 0.55 %.
+    assert services.loan_interest_due(active_loan, D(2021, 2, 14), D(2021, 3, 16)) == expected
