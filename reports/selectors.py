@@ -103,8 +103,10 @@ SELECT CASE WHEN GROUPING(programme_code) = 0 THEN 'programme'
             WHEN GROUPING(group_code) = 0 THEN 'group'
             ELSE 'total' END AS dimension,
        COALESCE(programme_code, commune_code, organisation_code, group_code) AS code,
-       COALESCE(MIN(programme_name), MIN(commune_name), MIN(organisation_name),
-                MIN(group_name)) AS name,
+       CASE WHEN GROUPING(programme_code) = 0 THEN MIN(programme_name)
+            WHEN GROUPING(commune_code) = 0 THEN MIN(commune_name)
+            WHEN GROUPING(organisation_code) = 0 THEN MIN(organisation_name)
+            WHEN GROUPING(group_code) = 0 THEN MIN(group_name) END AS name,
        COALESCE(SUM(opening), 0), COALESCE(SUM(disbursed), 0), COALESCE(SUM(collected), 0),
        COALESCE(SUM(written_off), 0), COALESCE(SUM(interest_collected), 0),
        COALESCE(SUM(transferred_out), 0), COALESCE(SUM(transferred_in), 0),
@@ -181,3 +183,36 @@ def rows_sum_to_totals(figures: dict, dimension: str) -> bool:
     """Whether the rows of one breakdown add up to the totals on every additive key."""
     rows = figures[f"by_{dimension}"]
     return all(sum(row[key] for row in rows) == figures[key] for key in ADDITIVE_KEYS)
+
+
+# --- Report packs (additive helpers for reports.services / reports.rendering) -------------------
+
+BREAKDOWNS = ("by_programme", "by_commune", "by_organisation", "by_group")
+
+
+def report_figures(*, office, start: dt.date, as_of: dt.date) -> dict:
+    """The `portfolio_report --json` object: office code, period as ISO dates, the totals and
+    the four breakdowns (plain JSON types: the amounts are whole VND integers)."""
+    figures = figures_for_period(office=office, start=start, as_of=as_of)
+    return {
+        "office": office.code,
+        "from": start.isoformat(),
+        "as_of": as_of.isoformat(),
+        "totals": {key: figures[key] for key in FIGURE_KEYS},
+        **{name: figures[name] for name in BREAKDOWNS},
+    }
+
+
+def month_start(*, start: dt.date, as_of: dt.date) -> dt.date:
+    """The first day of the month that ends at as_of, not before the period's start."""
+    return max(start, as_of.replace(day=1))
+
+
+def programmes_in_use(report: dict) -> int:
+    """Credit programmes with an outstanding balance at as_of."""
+    return sum(1 for row in report["by_programme"] if row["closing"] > 0)
+
+
+def ratio_percent(part: int, whole: int) -> float | None:
+    """A display ratio in per cent (not money: never fed back into amounts)."""
+    return None if not whole else round(100 * part / whole, 2)

@@ -1,0 +1,53 @@
+"""Report builds. Tasks take ids, load, and call one service.
+
+acks_late + reject_on_worker_lost: a worker killed mid-build does not acknowledge its message,
+so the broker redelivers it; the run it held stays `running` with no figures or files (they are
+written only in the build's final transaction) and is claimed again once its heartbeat is stale.
+A worker starting up, and the periodic `take_back_stale_report_runs`, also put such runs back
+in the queue, so a run never depends on the broker's visibility timeout alone.
+"""
+
+import logging
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRIES = 3
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+def build_report_run(self, run_id: int) -> str:
+    try:
+        run = services.report_run_build(run_id=run_id)
+    except Exception as exc:
+        # The run is marked failed with its error. A worker retries it a few times (a database
+        # restart, a full disk); in-process (eager) runs stay failed for a manager to retry.
+        if self.request.is_eager or self.request.retries >= self.max_retries:
+            logger.exception("report run %s failed", run_id)
+            return "failed"
+        from .models import ReportRun
+
+        services.report_run_retry(run=ReportRun(pk=run_id), enqueue=False)
+        raise self.retry(exc=exc, countdown=10 * 2**self.request.retries) from exc
+    return "skipped" if run is None else "done"
+
+
+@shared_task
+def take_back_stale_report_runs() -> list[int]:
+    """Runs whose worker died go back to the queue (schedule every few minutes)."""
+    return services.report_runs_take_back_stale()
+
+
+@worker_ready.connect
+def _take_back_on_start(sender=None, **kwargs) -> None:
+    try:
+        taken = services.report_runs_take_back_stale()
+    except Exception:  # a worker must start even if the database is not there yet
+        logger.exception("could not take back stale report runs")
+        return
+    if taken:
+        logger.warning("took back stale report runs %s", taken)
