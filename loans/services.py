@@ -5,6 +5,7 @@ Views, Celery tasks, the import and the demo seeder all call these functions.
 """
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -273,6 +274,7 @@ def _post(
     **extra,
 ) -> LoanTransaction:
     """Append one entry and apply its effect to the (locked) loan's cache."""
+    _check_timeline(loan, value_date, d_outstanding, d_overdue, d_frozen)
     loan.outstanding += d_outstanding
     loan.overdue += d_overdue
     loan.frozen += d_frozen
@@ -380,9 +382,59 @@ def loan_disburse(
     return entry
 
 
-def _reduce(loan: Loan, amount: int, order: tuple[str, ...]) -> dict[str, int]:
+@dataclass(frozen=True)
+class Balances:
+    outstanding: int
+    overdue: int
+    frozen: int
+
+    @property
+    def in_term(self) -> int:
+        return self.outstanding - self.overdue - self.frozen
+
+
+def balances_on(loan: Loan, day: dt.date) -> Balances:
+    """The loan's principal balances at the end of a value date, from the ledger."""
+    sums = LoanTransaction.objects.filter(loan=loan, value_date__lte=day).aggregate(
+        o=Coalesce(Sum("d_outstanding"), 0),
+        v=Coalesce(Sum("d_overdue"), 0),
+        f=Coalesce(Sum("d_frozen"), 0),
+    )
+    return Balances(sums["o"], sums["v"], sums["f"])
+
+
+def _check_timeline(loan: Loan, value_date: dt.date, d_out: int, d_ovd: int, d_frz: int) -> None:
+    """A back-dated entry must leave the balances valid on its value date and on every later
+    day on which they change, not only today: no negative principal, overdue or frozen."""
+    if not (d_out or d_ovd or d_frz):
+        return
+    days = (
+        LoanTransaction.objects.filter(loan=loan, value_date__gt=value_date)
+        .values("value_date")
+        .annotate(o=Sum("d_outstanding"), v=Sum("d_overdue"), f=Sum("d_frozen"))
+        .order_by("value_date")
+    )
+    start = balances_on(loan, value_date)
+    out, ovd, frz = start.outstanding + d_out, start.overdue + d_ovd, start.frozen + d_frz
+    for day in [None, *days]:
+        if day is not None:
+            out, ovd, frz = out + day["o"], ovd + day["v"], frz + day["f"]
+        if min(ovd, frz) < 0 or ovd + frz > out:
+            when = (day["value_date"] if day else value_date).strftime("%d/%m/%Y")
+            raise ValidationError(
+                {
+                    "value_date": _(
+                        "On this value date the entry would leave the loan's balances "
+                        "negative on %(d)s: date it later."
+                    )
+                    % {"d": when}
+                }
+            )
+
+
+def _reduce(parts: Balances, amount: int, order: tuple[str, ...]) -> dict[str, int]:
     """Split a reduction of principal over overdue, frozen and in-term parts in the given order."""
-    parts = {"overdue": loan.overdue, "frozen": loan.frozen, "in_term": loan.in_term}
+    parts = {"overdue": parts.overdue, "frozen": parts.frozen, "in_term": parts.in_term}
     taken = {"overdue": 0, "frozen": 0, "in_term": 0}
     left = amount
     for part in order:
@@ -407,7 +459,8 @@ def loan_repay_principal(
     if entry:
         return entry
     _require_active(loan)
-    payable = loan.outstanding - loan.frozen
+    on = balances_on(loan, value_date)
+    payable = on.outstanding - on.frozen
     if amount > payable:
         raise ValidationError(
             {
@@ -415,7 +468,7 @@ def loan_repay_principal(
                 % {"n": f"{payable:,}".replace(",", ".")}
             }
         )
-    taken = _reduce(loan, amount, ("overdue", "in_term"))
+    taken = _reduce(on, amount, ("overdue", "in_term"))
     return _post(
         loan,
         kind=Kind.PRINCIPAL_REPAYMENT,
@@ -444,6 +497,8 @@ def loan_pay_interest(
         return entry
     if loan.first_disbursed_on is None:
         raise ValidationError(_("Interest is paid on a disbursed loan only."))
+    if loan.status == Loan.Status.TRANSFERRED:
+        raise ValidationError(_("The loan was transferred to another office: correct it there."))
     return _post(
         loan,
         kind=Kind.INTEREST_PAYMENT,
@@ -470,11 +525,12 @@ def loan_transfer_to_overdue(
     if entry:
         return entry
     _require_active(loan)
-    if amount > loan.in_term:
+    in_term = balances_on(loan, value_date).in_term
+    if amount > in_term:
         raise ValidationError(
             {
                 "amount": _("Only principal in term (%(n)s VND) can be transferred to overdue.")
-                % {"n": f"{loan.in_term:,}".replace(",", ".")}
+                % {"n": f"{in_term:,}".replace(",", ".")}
             }
         )
     return _post(
@@ -554,9 +610,10 @@ def loan_freeze(
     _require_active(loan)
     if not note.strip():
         raise ValidationError({"note": _("A freeze cites its approved dossier.")})
-    if amount > loan.outstanding - loan.frozen:
+    on = balances_on(loan, value_date)
+    if amount > on.outstanding - on.frozen:
         raise ValidationError({"amount": _("The amount exceeds the principal not yet frozen.")})
-    taken = _reduce(loan, amount, ("overdue", "in_term"))
+    taken = _reduce(on, amount, ("overdue", "in_term"))
     return _post(
         loan,
         kind=Kind.FREEZE,
@@ -583,7 +640,7 @@ def loan_unfreeze(
     loan, entry = _begin(loan, Kind.UNFREEZE, idempotency_key, value_date, amount)
     if entry:
         return entry
-    if amount > loan.frozen:
+    if amount > balances_on(loan, value_date).frozen:
         raise ValidationError({"amount": _("The amount exceeds the frozen principal.")})
     return _post(
         loan,
@@ -614,9 +671,10 @@ def loan_write_off(
     if entry:
         return entry
     _require_active(loan)
-    if amount > loan.outstanding:
+    on = balances_on(loan, value_date)
+    if amount > on.outstanding:
         raise ValidationError({"amount": _("The write-off exceeds the outstanding principal.")})
-    taken = _reduce(loan, amount, ("frozen", "overdue", "in_term"))
+    taken = _reduce(on, amount, ("frozen", "overdue", "in_term"))
     return _post(
         loan,
         kind=Kind.WRITE_OFF,
@@ -650,6 +708,10 @@ def loan_transfer(
     if entry:
         return entry
     _require_active(loan)
+    if loan.transactions.filter(value_date__gt=value_date).exists():
+        raise ValidationError(
+            {"value_date": _("A transfer is dated on or after the loan's last entry.")}
+        )
     amount = loan.outstanding
     if to_office.pk == loan.office_id:
         raise ValidationError({"to_office": _("Choose another office.")})
@@ -660,9 +722,10 @@ def loan_transfer(
         office=to_office, citizen_id=household.citizen_id, status=Household.Status.ACTIVE
     ).first()
     if target is None:
-        if not household.loans.exclude(pk=loan.pk).filter(outstanding__gt=0).exists():
-            household.status = Household.Status.MOVED
-            household.save(update_fields=["status"])
+        # The household has moved: it is an active borrower in one office only (its citizen ID
+        # is unique among active borrowers); loans it still has here follow by their own transfer.
+        household.status = Household.Status.MOVED
+        household.save(update_fields=["status"])
         target = Household.objects.create(
             office=to_office,
             full_name=household.full_name,
@@ -753,6 +816,8 @@ def loan_reverse(
     if replayed:
         return replayed
     entry = LoanTransaction.objects.get(pk=entry.pk)
+    if loan.status == Loan.Status.TRANSFERRED:
+        raise ValidationError(_("The loan was transferred to another office: correct it there."))
     if entry.kind == Kind.REVERSAL:
         raise ValidationError(_("A reversal cannot be reversed; post the entry again."))
     if entry.kind in (Kind.TRANSFER_OUT, Kind.TRANSFER_IN):
@@ -810,7 +875,7 @@ def schedule_rebuild(loan: Loan) -> None:
     """Spread the disbursed principal over equal instalments from the first disbursement to
     maturity, every programme.instalment_months; the last one takes the remainder."""
     if loan.first_disbursed_on is None or loan.disbursed == 0:
-        loan.instalments.filter(extended_to__isnull=True).delete()
+        _drop_instalments(loan.instalments.all())
         return
     step = max(1, min(loan.programme.instalment_months, loan.term_months))
     count = max(1, loan.term_months // step)
@@ -826,8 +891,17 @@ def schedule_rebuild(loan: Loan) -> None:
         elif (current.due_date, current.principal) != (due, principal):
             current.due_date, current.principal = due, principal
             current.save(update_fields=["due_date", "principal"])
-    for extra in existing.values():
-        extra.delete()
+    _drop_instalments(Instalment.objects.filter(pk__in=[i.pk for i in existing.values()]))
+
+
+def _drop_instalments(instalments) -> None:
+    """Delete instalments no longer in the schedule; one that ledger entries name (an extension
+    and its reversal) stays in the history with no principal."""
+    named = instalments.filter(
+        pk__in=LoanTransaction.objects.filter(instalment__in=instalments).values("instalment_id")
+    )
+    named.update(principal=0, extended_to=None)
+    instalments.exclude(pk__in=named).delete()
 
 
 def overdue_candidates(office: Office, up_to: dt.date):

@@ -189,6 +189,7 @@ def test_disbursement_refused_after_business_date_and_in_closed_month(
     with pytest.raises(ValidationError) as exc:
         post(services.loan_repay_principal, active_loan, staff_a, 1_000, D(2021, 6, 16))
     assert "value_date" in exc.value.message_dict
+    assert Loan.objects.get(pk=active_loan.pk).outstanding == 2_000_000
     ClosedMonth.objects.create(office=active_loan.office, month=D(2021, 5, 1), closed_by=manager_a)
     with pytest.raises(ValidationError) as exc:
         post(services.loan_repay_principal, active_loan, staff_a, 1_000, D(2021, 5, 31))
@@ -520,3 +521,43 @@ def test_rate_change_applies_to_existing_loans_only_when_the_rule_says(
     )
     # On 50 M: 15 days at 0.55 % (137,500), then 15 days at 0.45 % (112,500) or still 0.55 %.
     assert services.loan_interest_due(active_loan, D(2021, 2, 14), D(2021, 3, 16)) == expected
+
+
+def test_transferring_both_loans_of_a_household_moves_it_once(
+    active_loan, household_a, staff_a, manager_a, hn, office_b
+):
+    from ..factories import VillageFactory
+
+    second = services.loan_apply(
+        household=household_a,
+        programme=hn,
+        amount=10_000_000,
+        term_months=36,
+        applied_on=D(2021, 2, 1),
+        user=staff_a,
+    )
+    services.loan_approve(loan=second, user=manager_a, approved_on=D(2021, 2, 2))
+    post(services.loan_disburse, second, staff_a, 10_000_000, D(2021, 2, 3))
+    village_b = VillageFactory(commune__office=office_b)
+    for loan in (active_loan, second):
+        services.loan_transfer(
+            loan=loan,
+            to_office=office_b,
+            to_village=village_b,
+            value_date=D(2021, 6, 1),
+            user=staff_a,
+            idempotency_key=key(),
+        )
+    moved = Loan.objects.filter(office=office_b)
+    assert moved.count() == 2
+    assert moved.values("household").distinct().count() == 1
+    household_a.refresh_from_db()
+    assert household_a.status == "moved"
+
+
+def test_back_dated_entry_may_not_make_a_later_day_negative(active_loan, staff_a):
+    post(services.loan_repay_principal, active_loan, staff_a, 48_000_000, D(2021, 6, 1))
+    with pytest.raises(ValidationError) as exc:  # 5 M more on 01/03 would leave −3 M on 01/06
+        post(services.loan_repay_principal, active_loan, staff_a, 5_000_000, D(2021, 3, 1))
+    assert "value_date" in exc.value.message_dict
+    assert Loan.objects.get(pk=active_loan.pk).outstanding == 2_000_000
