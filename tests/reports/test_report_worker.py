@@ -2,34 +2,24 @@
 queued → running → done, and a worker killed (SIGKILL) mid-build leaves no half-written run."""
 
 import datetime as dt
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import redis
-from django.db import connection
 
 from reports.models import ReportRun
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..processes import redis_database, send_task, stop
+from ..processes import start_worker as start_worker_process
+
 START, AS_OF = dt.date(2021, 1, 1), dt.date(2021, 6, 15)
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 @pytest.fixture
 def redis_url():
-    url = "redis://127.0.0.1:6379/14"
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is not running at {url}")
-        pytest.skip(f"no Redis at {url}: start redis-server to run the worker tests")
-    redis.Redis.from_url(url).flushdb()
+    url = redis_database("redis://127.0.0.1:6379/14")
     yield url
     redis.Redis.from_url(url).flushdb()
 
@@ -37,62 +27,21 @@ def redis_url():
 @pytest.fixture
 def start_worker(redis_url):
     """Start real workers on the test database; each is stopped (or was killed) at the end."""
-    db = connection.settings_dict
-    database_url = (
-        f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
-    if db["HOST"] and db["HOST"].startswith("/"):
-        database_url = f"postgres://{db['USER']}@/{db['NAME']}?host={db['HOST']}"
     processes = []
 
-    def start(**extra_env) -> subprocess.Popen:
-        env = {
-            **os.environ,
-            "DEVELOPMENT": "true",
-            "REDIS_URL": redis_url,
-            "DATABASE_URL": database_url,
-            **{name: str(value) for name, value in extra_env.items()},
-        }
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "branch_portal",
-                "worker",
-                "--pool=solo",
-                "--loglevel=WARNING",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        processes.append(process)
-        return process
+    def start(**extra_env):
+        processes.append(start_worker_process(redis_url, **extra_env))
+        return processes[-1]
 
     yield start
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(20)
+    stop(processes)
 
 
 def send(run: ReportRun, url: str) -> None:
-    """What report_run_request's on_commit does, through the broker of the test's worker (the
-    test process itself runs tasks eagerly, its app's producer pool points at memory://)."""
-    from branch_portal.celery import app
+    """What report_run_request's on_commit does, through the broker of the test's worker."""
     from reports import tasks
 
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    try:
-        with app.connection_for_write(url) as connection_:
-            tasks.build_report_run.apply_async(args=[run.pk], connection=connection_)
-    finally:
-        app.conf.task_always_eager = eager
+    send_task(tasks.build_report_run, [run.pk], url)
 
 
 def request(office) -> ReportRun:
