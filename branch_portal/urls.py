@@ -7,5 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("borrowers/", include("borrowers.urls")),
     path("loans/", include("loans.urls")),
+    path("reports/", include("reports.urls")),
     path("", include("branch_portal.home_urls")),
 ]

@@ -216,3 +216,93 @@ def programmes_in_use(report: dict) -> int:
 def ratio_percent(part: int, whole: int) -> float | None:
     """A display ratio in per cent (not money: never fed back into amounts)."""
     return None if not whole else round(100 * part / whole, 2)
+
+
+# --- Dashboard (additive) ------------------------------------------------------------------------
+
+OUTSTANDING_BY_MONTH_SQL = """
+WITH per_month AS (
+    -- the ledger folded once into (month, programme) movements of principal
+    SELECT date_trunc('month', t.value_date)::date AS month, l.programme_id,
+           SUM(t.d_outstanding) AS d_outstanding
+      FROM loans_loantransaction t
+      JOIN loans_loan l ON l.id = t.loan_id
+     WHERE t.office_id = %(office)s AND t.value_date <= %(as_of)s
+     GROUP BY 1, 2
+),
+months AS (
+    SELECT (date_trunc('month', %(as_of)s::date) - make_interval(months => n))::date AS month
+      FROM generate_series(0, %(months)s - 1) AS n
+)
+SELECT m.month,
+       LEAST((m.month + interval '1 month' - interval '1 day')::date, %(as_of)s::date),
+       p.code, p.name,
+       COALESCE(SUM(pm.d_outstanding) FILTER (WHERE pm.month <= m.month), 0)
+  FROM months m
+ CROSS JOIN per_month pm
+  JOIN loans_programme p ON p.id = pm.programme_id
+ GROUP BY m.month, p.code, p.name, p.sort_order
+ ORDER BY m.month, p.sort_order, p.code
+"""
+
+
+def _month_ends(*, months: int, as_of: dt.date) -> list[dt.date]:
+    """The last `months` month ends, oldest first; the current month ends at as_of."""
+    ends, first = [as_of], as_of.replace(day=1)
+    for _n in range(months - 1):
+        ends.append(first - dt.timedelta(days=1))
+        first = ends[-1].replace(day=1)
+    return ends[::-1]
+
+
+def outstanding_by_month(*, office, months: int, as_of: dt.date) -> dict:
+    """Principal outstanding at each of the last `months` month ends (the current month ends at
+    as_of), by programme, from one aggregation of the ledger. Returns
+    {"month_ends": [ISO dates, oldest first], "programmes": [{"code", "name", "values": [VND]}]},
+    leaving out programmes with no balance in any of those months."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            OUTSTANDING_BY_MONTH_SQL, {"office": office.pk, "as_of": as_of, "months": months}
+        )
+        rows = cursor.fetchall()
+    month_ends = _month_ends(months=months, as_of=as_of)
+    series: dict[str, dict] = {}
+    for _month, end, code, name, outstanding in rows:
+        row = series.setdefault(code, {"code": code, "name": name, "values": {}})
+        row["values"][end] = int(outstanding)
+    programmes = [
+        {
+            "code": s["code"],
+            "name": s["name"],
+            "values": [s["values"].get(e, 0) for e in month_ends],
+        }
+        for s in series.values()
+        if any(s["values"].values())
+    ]
+    return {"month_ends": [e.isoformat() for e in month_ends], "programmes": programmes}
+
+
+def runs_for_user(user):
+    """Report runs of the user's offices, without their files."""
+    from borrowers.selectors import office_ids_for
+
+    from .models import ReportRun
+
+    return (
+        ReportRun.objects.filter(office_id__in=office_ids_for(user))
+        .select_related("office", "requested_by")
+        .defer("pdf", "xlsx", "figures", "month_figures")
+    )
+
+
+def get_run_for_user(user, pk: int, *, manage: bool = False):
+    """404 outside the user's offices; PermissionDenied when a non-manager acts on a run."""
+    from django.http import Http404
+
+    from borrowers.selectors import check_scope
+
+    run = runs_for_user(user).filter(pk=pk).first()
+    if run is None:
+        raise Http404
+    check_scope(user, run.office, manage=manage)
+    return run

@@ -51,3 +51,22 @@ def _take_back_on_start(sender=None, **kwargs) -> None:
         return
     if taken:
         logger.warning("took back stale report runs %s", taken)
+
+
+@shared_task
+def monthly_packs_due() -> list[int]:
+    """Daily: every office's pack of the previous month (by its business date), once the day
+    after that month's last transaction day has come. Claimed once per office and month."""
+    from borrowers.models import Office
+
+    from .month_close import last_transaction_day, monthly_pack_request, previous_month
+
+    queued = []
+    for office in Office.objects.all():
+        month = previous_month(office.business_date)
+        if last_transaction_day(office=office, month=month) >= office.business_date:
+            continue
+        run = monthly_pack_request(office=office, month=month)
+        if run is not None:
+            queued.append(run.pk)
+    return queued

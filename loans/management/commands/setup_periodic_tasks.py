@@ -7,6 +7,10 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 SCHEDULES = [
     # name, task, minute, hour
     ("Daily overdue transfer", "loans.tasks.daily_overdue", "30", "0"),
+    # After the overdue run has moved the business dates: last month's packs once they are due.
+    ("Monthly report packs", "reports.tasks.monthly_packs_due", "0", "2"),
+    # Runs whose worker died go back to the queue (docs/reports.md).
+    ("Take back stale report runs", "reports.tasks.take_back_stale_report_runs", "*/5", "*"),
 ]
 
 

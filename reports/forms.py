@@ -1,0 +1,137 @@
+"""The manager's page: a period to report on, and the month-close forms."""
+
+import datetime as dt
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .month_close import month_end, previous_month
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", attrs={"class": "form-control"}, **kwargs)
+
+
+def quarter_choices(business_date: dt.date, count: int = 8) -> list[tuple[str, str]]:
+    year, quarter = business_date.year, (business_date.month - 1) // 3 + 1
+    choices = []
+    for _n in range(count):
+        choices.append((f"{year}-{quarter}", f"Q{quarter}/{year}"))
+        year, quarter = (year, quarter - 1) if quarter > 1 else (year - 1, 4)
+    return choices
+
+
+class PeriodForm(forms.Form):
+    """Office and period; clean() gives cleaned_data["start"] and ["as_of"]. A month or quarter
+    not over yet ends at the business date; a custom range may not pass it."""
+
+    PERIODS = [
+        ("month", _("Month")),
+        ("quarter", _("Quarter")),
+        ("ytd", _("Year to date")),
+        ("custom", _("Custom range")),
+    ]
+
+    office = forms.ModelChoiceField(
+        label=_("Office"),
+        queryset=None,
+        empty_label=None,
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
+    period = forms.ChoiceField(
+        label=_("Period"),
+        choices=PERIODS,
+        initial="month",
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
+    month = forms.DateField(
+        label=_("Month"),
+        required=False,
+        input_formats=["%Y-%m", "%Y-%m-%d"],
+        widget=forms.DateInput(format="%Y-%m", attrs={"type": "month", "class": "form-control"}),
+    )
+    quarter = forms.ChoiceField(
+        label=_("Quarter"), required=False, widget=forms.Select(attrs={"class": "form-select"})
+    )
+    start = forms.DateField(label=_("From"), required=False, widget=DateInput())
+    as_of = forms.DateField(label=_("As of"), required=False, widget=DateInput())
+
+    def __init__(self, *args, offices, office=None, default_month=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["office"].queryset = offices
+        office = office or offices.first()
+        if office is not None:
+            self.fields["office"].initial = office.pk
+            self.fields["quarter"].choices = quarter_choices(office.business_date)
+            self.fields["month"].initial = default_month or previous_month(office.business_date)
+            self.fields["start"].initial = office.business_date.replace(month=1, day=1)
+            self.fields["as_of"].initial = office.business_date
+
+    def clean(self):
+        data = super().clean()
+        office, period = data.get("office"), data.get("period")
+        if office is None or period is None:
+            return data
+        business_date = office.business_date
+        if period == "month":
+            month = data.get("month")
+            if month is None:
+                self.add_error("month", _("Pick a month."))
+                return data
+            start, as_of = month.replace(day=1), month_end(month)
+        elif period == "quarter":
+            try:
+                year, quarter = (int(part) for part in (data.get("quarter") or "").split("-"))
+                start = dt.date(year, 3 * quarter - 2, 1)
+            except ValueError:
+                self.add_error("quarter", _("Pick a quarter."))
+                return data
+            as_of = month_end(dt.date(year, 3 * quarter, 1))
+        elif period == "ytd":
+            start, as_of = business_date.replace(month=1, day=1), business_date
+        else:
+            start, as_of = data.get("start"), data.get("as_of")
+            if start is None or as_of is None:
+                for name in ("start", "as_of"):
+                    if data.get(name) is None:
+                        self.add_error(name, _("Enter a date."))
+                return data
+            if as_of < start:
+                self.add_error("as_of", _("The end of the period is before its start."))
+                return data
+            if as_of > business_date:
+                self.add_error(
+                    "as_of",
+                    _("The period may not end after the business date %(d)s.")
+                    % {"d": business_date.strftime("%d/%m/%Y")},
+                )
+                return data
+        if start > business_date:
+            self.add_error(
+                None,
+                _("The period starts after the business date %(d)s.")
+                % {"d": business_date.strftime("%d/%m/%Y")},
+            )
+            return data
+        data["start"], data["as_of"] = start, min(as_of, business_date)
+        return data
+
+
+class MonthForm(forms.Form):
+    office = forms.ModelChoiceField(queryset=None, widget=forms.HiddenInput)
+    month = forms.DateField(widget=forms.HiddenInput, input_formats=["%Y-%m-%d", "%Y-%m"])
+
+    def __init__(self, *args, offices, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["office"].queryset = offices
+
+
+class ReopenForm(MonthForm):
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=500,
+        widget=forms.TextInput(attrs={"class": "form-control form-control-sm"}),
+    )

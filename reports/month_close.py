@@ -1,0 +1,162 @@
+"""Month close: a manager closes an office's month once its last transaction day is done.
+
+From then on every posting service refuses value dates in it (`loans.services.month_is_closed`);
+a correction is a reversal in the open period, or a re-opening by a manager, which pghistory
+records (the ClosedMonth delete event carries the user and the reason). Closing queues the
+month's pack; the daily `reports.tasks.monthly_packs_due` queues it as well, so whichever comes
+first claims it (`one_monthly_run_per_period`) and the other gets the same run back.
+"""
+
+import calendar
+import datetime as dt
+
+import pghistory
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Exists, Max, OuterRef
+from django.db.models.functions import TruncMonth
+from django.utils.translation import gettext as _
+
+from borrowers.models import Commune, Office
+from borrowers.selectors import can_manage
+from loans.models import ClosedMonth, LoanTransaction
+
+from .models import ReportRun
+
+
+def month_end(month: dt.date) -> dt.date:
+    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
+
+
+def previous_month(day: dt.date) -> dt.date:
+    """The first day of the month before the one `day` falls in."""
+    return (day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+
+
+def last_transaction_day(*, office: Office, month: dt.date) -> dt.date:
+    """The office's last transaction day in the month: the latest transaction day of its communes
+    valid in that month (the month's last day when the office has none)."""
+    month = month.replace(day=1)
+    day = (
+        Commune.objects.filter(office=office, valid_from__lte=month_end(month))
+        .exclude(valid_to__lt=month)
+        .aggregate(day=Max("transaction_day"))["day"]
+    )
+    return month.replace(day=day) if day else month_end(month)
+
+
+def month_is_over(*, office: Office, month: dt.date) -> bool:
+    """Its last transaction day is on or before the office's business date."""
+    month = month.replace(day=1)
+    business_date = office.business_date
+    return (
+        month <= business_date.replace(day=1)
+        and last_transaction_day(office=office, month=month) <= business_date
+    )
+
+
+def first_open_month_with_entries(*, office: Office, before: dt.date | None = None):
+    """The earliest month with ledger entries that is not closed (before `before` if given)."""
+    entries = LoanTransaction.objects.filter(office=office)
+    if before is not None:
+        entries = entries.filter(value_date__lt=before)
+    closed = ClosedMonth.objects.filter(office=office, month=OuterRef("month"))
+    return (
+        entries.annotate(month=TruncMonth("value_date"))
+        .filter(~Exists(closed))
+        .order_by("month")
+        .values_list("month", flat=True)
+        .first()
+    )
+
+
+def month_to_close(*, office: Office) -> dt.date | None:
+    """The month a manager closes next: the earliest open month with entries (close in order),
+    else the month before the business date's; None when that month is not over yet."""
+    this_month = office.business_date.replace(day=1)
+    candidate = first_open_month_with_entries(office=office, before=this_month)
+    if candidate is None:
+        candidate = previous_month(office.business_date)
+        if ClosedMonth.objects.filter(office=office, month=candidate).exists():
+            candidate = this_month
+            if ClosedMonth.objects.filter(office=office, month=candidate).exists():
+                return None
+    return candidate if month_is_over(office=office, month=candidate) else None
+
+
+def _check_manager(user, office: Office) -> None:
+    if not can_manage(user, office):
+        raise PermissionDenied(_("Only a manager of the office can close or reopen a month."))
+
+
+def monthly_pack_period(month: dt.date) -> tuple[dt.date, dt.date]:
+    month = month.replace(day=1)
+    return month, month_end(month)
+
+
+def monthly_pack_request(*, office: Office, month: dt.date, user=None) -> ReportRun | None:
+    """Queue the month's pack unless one exists (any status: a failed pack is retried by a
+    manager, not re-queued every day); None while the month's last day is after the business
+    date (the daily task queues it then)."""
+    from .services import report_run_request
+
+    start, as_of = monthly_pack_period(month)
+    if as_of > office.business_date:
+        return None
+    existing = (
+        ReportRun.objects.filter(
+            office=office, kind=ReportRun.Kind.MONTHLY, start=start, as_of=as_of
+        )
+        .defer("pdf", "xlsx")
+        .order_by("-id")
+        .first()
+    )
+    if existing is not None:
+        return existing
+    return report_run_request(
+        office=office, start=start, as_of=as_of, user=user, kind=ReportRun.Kind.MONTHLY
+    )
+
+
+def month_close(*, office: Office, month: dt.date, user) -> ClosedMonth:
+    """Close a month of an office (managers only); its pack is queued once this commits."""
+    _check_manager(user, office)
+    month = month.replace(day=1)
+    with transaction.atomic():
+        # One close at a time per office: the order check below must see the other's row.
+        office = Office.objects.select_for_update().get(pk=office.pk)
+        if not month_is_over(office=office, month=month):
+            raise ValidationError(
+                _("%(month)s is not over yet: its last transaction day is %(day)s.")
+                % {
+                    "month": month.strftime("%m/%Y"),
+                    "day": last_transaction_day(office=office, month=month).strftime("%d/%m/%Y"),
+                }
+            )
+        if ClosedMonth.objects.filter(office=office, month=month).exists():
+            raise ValidationError(_("%(month)s is already closed.") % {"month": f"{month:%m/%Y}"})
+        earlier = first_open_month_with_entries(office=office, before=month)
+        if earlier is not None:
+            raise ValidationError(
+                _("Close %(earlier)s first: months are closed in order.")
+                % {"earlier": earlier.strftime("%m/%Y")}
+            )
+        with pghistory.context(user=user.pk):
+            closed = ClosedMonth.objects.create(office=office, month=month, closed_by=user)
+        transaction.on_commit(lambda: monthly_pack_request(office=office, month=month, user=user))
+    return closed
+
+
+def month_reopen(*, office: Office, month: dt.date, user, reason: str) -> None:
+    """Reopen a closed month (managers only, with a reason kept in the history event)."""
+    _check_manager(user, office)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give the reason for reopening the month.")})
+    month = month.replace(day=1)
+    with transaction.atomic():
+        closed = ClosedMonth.objects.select_for_update().filter(office=office, month=month).first()
+        if closed is None:
+            raise ValidationError(_("%(month)s is not closed.") % {"month": f"{month:%m/%Y}"})
+        with pghistory.context(user=user.pk, reason=reason):
+            closed.delete()

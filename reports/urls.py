@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+app_name = "reports"
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("request/", views.run_request, name="request"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("months/close/", views.month_close, name="month_close"),
+    path("months/reopen/", views.month_reopen, name="month_reopen"),
+    path("<int:pk>/", views.run_detail, name="detail"),
+    path("<int:pk>/progress/", views.run_progress, name="progress"),
+    path("<int:pk>/retry/", views.run_retry, name="retry"),
+    path("<int:pk>/compare/", views.run_compare, name="compare"),
+    path("<int:pk>/<str:fmt>/", views.run_download, name="download"),
+]

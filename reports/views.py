@@ -1,0 +1,281 @@
+"""The manager's report page, the run pages (progress, downloads, retry, compare), month close
+and the dashboard.
+
+Everyone in an office sees its runs and downloads them; only its managers request, retry and
+close or reopen months (403 for staff and auditors). The dashboard is for managers and auditors.
+A run of another office answers 404.
+"""
+
+import datetime as dt
+
+import django_tables2 as tables
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+from django_tables2 import RequestConfig
+
+from borrowers.selectors import check_scope, offices_for, role_in
+from branch_portal.roles import MANAGE_ROLES, Role
+from loans.models import ClosedMonth
+
+from . import month_close as closing
+from . import services
+from .forms import MonthForm, PeriodForm, ReopenForm
+from .models import ReportRun
+from .selectors import figures_for_period, get_run_for_user, outstanding_by_month, runs_for_user
+
+CHART_MONTHS = 24
+CONTENT_TYPES = {
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+class ReportRunTable(tables.Table):
+    id = tables.Column(verbose_name="#", linkify=("reports:detail", {"pk": tables.A("pk")}))
+    period = tables.TemplateColumn(
+        "{{ record.start|date:'d/m/Y' }} – {{ record.as_of|date:'d/m/Y' }}",
+        verbose_name=gettext_lazy("Period"),
+        order_by=("as_of", "start"),
+    )
+    kind = tables.Column(verbose_name=gettext_lazy("Kind"))
+    status = tables.TemplateColumn(
+        template_name="reports/_status_cell.html", verbose_name=gettext_lazy("Status")
+    )
+    requested = tables.TemplateColumn(
+        "{{ record.requested_by.get_username|default:'—' }}<br>"
+        "<small class='text-muted'>{{ record.requested_at|date:'d/m/Y H:i' }}</small>",
+        verbose_name=gettext_lazy("Requested"),
+        order_by=("requested_at",),
+    )
+    ledger_position = tables.Column(
+        verbose_name=gettext_lazy("Ledger position"), attrs={"td": {"class": "text-end"}}
+    )
+    files = tables.TemplateColumn(
+        template_name="reports/_download_cell.html",
+        verbose_name=gettext_lazy("Files"),
+        orderable=False,
+    )
+
+    class Meta:
+        model = ReportRun
+        fields = ()
+        sequence = ("id", "period", "kind", "status", "requested", "ledger_position", "files")
+        attrs = {"class": "table table-sm table-hover align-middle mb-0"}
+        empty_text = gettext_lazy("No report has been made for this office yet.")
+
+
+def _office_from(request, offices):
+    """The office picked in ?office= (one of the user's), else the first."""
+    pk = request.GET.get("office") or request.POST.get("office")
+    office = offices.filter(pk=pk).first() if pk and str(pk).isdigit() else None
+    if office is None:
+        office = offices.first()
+    if office is None:
+        raise Http404
+    return office
+
+
+def _default_month(office):
+    last_closed = ClosedMonth.objects.filter(office=office).order_by("-month").first()
+    return last_closed.month if last_closed else closing.previous_month(office.business_date)
+
+
+def _index_context(request, office, offices, form=None):
+    can_request = role_in(request.user, office) in MANAGE_ROLES
+    table = ReportRunTable(runs_for_user(request.user).filter(office=office))
+    RequestConfig(request, paginate={"per_page": 20}).configure(table)
+    return {
+        "office": office,
+        "offices": offices,
+        "form": form
+        or PeriodForm(offices=offices, office=office, default_month=_default_month(office)),
+        "table": table,
+        "can_request": can_request,
+        "month_to_close": closing.month_to_close(office=office) if can_request else None,
+        "previous_month": closing.previous_month(office.business_date),
+        "closed_months": ClosedMonth.objects.filter(office=office)
+        .select_related("closed_by")
+        .order_by("-month")[:12],
+    }
+
+
+@login_required
+def index(request):
+    offices = offices_for(request.user)
+    office = _office_from(request, offices)
+    return render(request, "reports/index.html", _index_context(request, office, offices))
+
+
+@login_required
+@require_POST
+def run_request(request):
+    offices = offices_for(request.user)
+    office = _office_from(request, offices)
+    check_scope(request.user, office, manage=True)
+    form = PeriodForm(request.POST, offices=offices, office=office)
+    if form.is_valid():
+        office = form.cleaned_data["office"]
+        check_scope(request.user, office, manage=True)
+        try:
+            run = services.report_run_request(
+                office=office,
+                start=form.cleaned_data["start"],
+                as_of=form.cleaned_data["as_of"],
+                user=request.user,
+                kind=ReportRun.Kind.ON_DEMAND,
+            )
+        except ValidationError as e:
+            form.add_error(None, e)
+        else:
+            messages.success(request, _("Report requested."))
+            return redirect("reports:detail", pk=run.pk)
+    context = _index_context(request, office, offices, form=form)
+    return render(request, "reports/index.html", context, status=400)
+
+
+def _run_context(request, run):
+    return {"run": run, "can_manage": role_in(request.user, run.office) in MANAGE_ROLES}
+
+
+@login_required
+def run_detail(request, pk: int):
+    run = get_run_for_user(request.user, pk)
+    return render(request, "reports/run_detail.html", _run_context(request, run))
+
+
+@login_required
+def run_progress(request, pk: int):
+    """The htmx partial: it polls itself every 2 s until the run is done or failed."""
+    run = get_run_for_user(request.user, pk)
+    return render(request, "reports/_progress.html", _run_context(request, run))
+
+
+@login_required
+def run_download(request, pk: int, fmt: str):
+    run = get_run_for_user(request.user, pk)
+    if fmt not in CONTENT_TYPES or run.status != ReportRun.Status.DONE:
+        raise Http404
+    content = ReportRun.objects.filter(pk=run.pk).values_list(fmt, flat=True).get()
+    filename = f"{run.office.code}_{run.start.isoformat()}_{run.as_of.isoformat()}.{fmt}"
+    response = HttpResponse(bytes(content), content_type=CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_POST
+def run_retry(request, pk: int):
+    run = get_run_for_user(request.user, pk, manage=True)
+    try:
+        services.report_run_retry(run=run, user=request.user)
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+    else:
+        messages.success(request, _("The report is queued again."))
+    return redirect("reports:detail", pk=run.pk)
+
+
+@login_required
+def run_compare(request, pk: int):
+    run = get_run_for_user(request.user, pk)
+    if run.status != ReportRun.Status.DONE:
+        raise Http404
+    run = ReportRun.objects.select_related("office").defer("pdf", "xlsx").get(pk=run.pk)
+    comparison = services.report_run_compare(run=run)
+    return render(
+        request,
+        "reports/compare.html",
+        {"run": run, "comparison": comparison, "differences": comparison.differences[:300]},
+    )
+
+
+# --- month close ---------------------------------------------------------------------------------
+
+
+def _month_action(request, form_class, action, success):
+    offices = offices_for(request.user)
+    form = form_class(request.POST, offices=offices)
+    if not form.is_valid():
+        messages.error(request, _("The form was incomplete: %(errors)s") % {"errors": form.errors})
+        return redirect("reports:index")
+    office, month = form.cleaned_data["office"], form.cleaned_data["month"]
+    check_scope(request.user, office, manage=True)
+    extra = {"reason": form.cleaned_data["reason"]} if "reason" in form.cleaned_data else {}
+    try:
+        action(office=office, month=month, user=request.user, **extra)
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+    else:
+        messages.success(request, success % {"month": month.strftime("%m/%Y")})
+    return redirect(f"{reverse('reports:index')}?office={office.pk}")
+
+
+@login_required
+@require_POST
+def month_close(request):
+    return _month_action(
+        request,
+        MonthForm,
+        closing.month_close,
+        _("Month %(month)s closed; its report pack is being made."),
+    )
+
+
+@login_required
+@require_POST
+def month_reopen(request):
+    return _month_action(request, ReopenForm, closing.month_reopen, _("Month %(month)s reopened."))
+
+
+# --- dashboard -----------------------------------------------------------------------------------
+
+
+@login_required
+def dashboard(request):
+    offices = offices_for(request.user)
+    office = _office_from(request, offices)
+    if role_in(request.user, office) not in (Role.MANAGER, Role.AUDITOR):
+        raise PermissionDenied
+    as_of = office.business_date
+    year = figures_for_period(office=office, start=as_of.replace(month=1, day=1), as_of=as_of)
+    month = figures_for_period(office=office, start=as_of.replace(day=1), as_of=as_of)
+    chart = outstanding_by_month(office=office, months=CHART_MONTHS, as_of=as_of)
+    chart["labels"] = [dt.date.fromisoformat(d).strftime("%m/%Y") for d in chart["month_ends"]]
+    return render(
+        request,
+        "reports/dashboard.html",
+        {
+            "office": office,
+            "offices": offices,
+            "as_of": as_of,
+            "year": year,
+            "month": month,
+            "rows": _headline_rows(year, month),
+            "growth": year["closing"] - year["opening"],
+            "chart": chart,
+        },
+    )
+
+
+def _headline_rows(year: dict, month: dict) -> list[tuple]:
+    labels = [
+        ("opening", _("Opening balance"), "million"),
+        ("disbursed", _("Disbursed"), "million"),
+        ("collected", _("Collected"), "million"),
+        ("written_off", _("Written off"), "million"),
+        ("interest_collected", _("Interest collected"), "million"),
+        ("closing", _("Outstanding"), "million"),
+        ("overdue", _("Overdue"), "million"),
+        ("frozen", _("Frozen"), "million"),
+        ("customers_with_balance", _("Customers with a balance"), "count"),
+        ("loan_turns", _("Loan turns"), "count"),
+        ("workers_employed", _("Workers employed"), "count"),
+    ]
+    return [(label, year[key], month[key], kind) for key, label, kind in labels]

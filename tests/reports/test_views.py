@@ -1,0 +1,246 @@
+"""The report pages: index, request, run detail and its htmx progress, downloads, retry,
+compare, month close and the dashboard; roles and office scoping."""
+
+import datetime as dt
+import json
+
+import pytest
+from django.urls import reverse
+
+from loans import services as loan_services
+from loans.models import ClosedMonth
+from reports import services
+from reports.models import ReportRun
+from reports.selectors import figures_for_period, outstanding_by_month
+from tests.conftest import key
+
+pytestmark = pytest.mark.django_db
+
+START, AS_OF = dt.date(2021, 1, 1), dt.date(2021, 6, 15)
+
+
+@pytest.fixture
+def done_run(active_loan, manager_a, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.report_run_request(
+            office=active_loan.office, start=START, as_of=AS_OF, user=manager_a
+        )
+    return ReportRun.objects.get(pk=run.pk)
+
+
+@pytest.fixture
+def queued_run(active_loan, manager_a, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        return services.report_run_request(
+            office=active_loan.office, start=START, as_of=AS_OF, user=manager_a
+        )
+
+
+def _run_urls(run):
+    return [
+        reverse("reports:detail", args=[run.pk]),
+        reverse("reports:progress", args=[run.pk]),
+        reverse("reports:download", args=[run.pk, "pdf"]),
+        reverse("reports:download", args=[run.pk, "xlsx"]),
+        reverse("reports:compare", args=[run.pk]),
+    ]
+
+
+def test_pages_render_for_manager_and_auditor(client, done_run, manager_a, auditor_a):
+    for user in (manager_a, auditor_a):
+        client.force_login(user)
+        urls = [reverse("reports:index"), reverse("reports:dashboard"), *_run_urls(done_run)]
+        for url in urls:
+            assert client.get(url).status_code == 200, (user, url)
+    client.force_login(manager_a)
+    html = client.get(reverse("reports:index")).content.decode()
+    assert reverse("reports:request") in html and reverse("reports:month_close") in html
+    assert reverse("reports:download", args=[done_run.pk, "pdf"]) in html
+
+
+def test_request_in_eager_mode_ends_done_and_downloads(
+    client, active_loan, manager_a, django_capture_on_commit_callbacks
+):
+    client.force_login(manager_a)
+    data = {"office": active_loan.office_id, "period": "ytd"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("reports:request"), data)
+    run = ReportRun.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("reports:detail", args=[run.pk])
+    assert (run.status, run.start, run.as_of, run.kind) == ("done", START, AS_OF, "on_demand")
+    assert run.requested_by == manager_a
+
+    pdf = client.get(reverse("reports:download", args=[run.pk, "pdf"]))
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    assert 'filename="A_2021-01-01_2021-06-15.pdf"' in pdf["Content-Disposition"]
+    xlsx = client.get(reverse("reports:download", args=[run.pk, "xlsx"]))
+    assert xlsx["Content-Type"].startswith("application/vnd.openxmlformats")
+    assert xlsx.content.startswith(b"PK")
+
+
+@pytest.mark.parametrize(
+    ("data", "period"),
+    [
+        ({"period": "month", "month": "2021-05"}, (dt.date(2021, 5, 1), dt.date(2021, 5, 31))),
+        ({"period": "month", "month": "2021-06"}, (dt.date(2021, 6, 1), AS_OF)),
+        ({"period": "quarter", "quarter": "2021-1"}, (START, dt.date(2021, 3, 31))),
+        (
+            {"period": "custom", "start": "2021-02-01", "as_of": "2021-04-10"},
+            (dt.date(2021, 2, 1), dt.date(2021, 4, 10)),
+        ),
+    ],
+)
+def test_the_periods(client, office_a, manager_a, data, period, django_capture_on_commit_callbacks):
+    client.force_login(manager_a)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("reports:request"), {"office": office_a.pk, **data})
+    assert response.status_code == 302
+    assert ReportRun.objects.values_list("start", "as_of").get() == period
+
+
+def test_a_custom_range_after_the_business_date_is_refused(client, office_a, manager_a):
+    client.force_login(manager_a)
+    data = {"office": office_a.pk, "period": "custom", "start": "2021-06-01", "as_of": "2021-06-16"}
+    response = client.post(reverse("reports:request"), data)
+    assert response.status_code == 400
+    assert response.context["form"].errors["as_of"]
+    assert not ReportRun.objects.exists()
+
+
+def test_staff_and_auditor_cannot_request_retry_or_close(
+    client, office_a, staff_a, auditor_a, done_run
+):
+    data = {"office": office_a.pk, "period": "ytd"}
+    month = {"office": office_a.pk, "month": "2021-01-01", "reason": "x"}
+    for user in (staff_a, auditor_a):
+        client.force_login(user)
+        assert client.post(reverse("reports:request"), data).status_code == 403
+        assert client.post(reverse("reports:retry", args=[done_run.pk])).status_code == 403
+        assert client.post(reverse("reports:month_close"), month).status_code == 403
+        assert client.post(reverse("reports:month_reopen"), month).status_code == 403
+        html = client.get(reverse("reports:index")).content.decode()
+        assert reverse("reports:request") not in html
+        assert reverse("reports:download", args=[done_run.pk, "pdf"]) in html  # may download
+    assert ReportRun.objects.count() == 1 and not ClosedMonth.objects.exists()
+    client.force_login(staff_a)
+    assert client.get(reverse("reports:dashboard")).status_code == 403
+    assert client.get(reverse("reports:download", args=[done_run.pk, "pdf"])).status_code == 200
+
+
+def test_office_b_guessing_a_run_gets_404(client, staff_b, done_run, office_a):
+    client.force_login(staff_b)
+    for url in _run_urls(done_run):
+        assert client.get(url).status_code == 404, url
+    assert client.post(reverse("reports:retry", args=[done_run.pk])).status_code == 404
+    # ?office= of another office falls back to the user's own office
+    response = client.get(reverse("reports:index"), {"office": office_a.pk})
+    assert response.context["office"] != office_a
+    assert not list(response.context["table"].page.object_list)
+
+
+def test_progress_partial_polls_until_done(client, queued_run, manager_a):
+    client.force_login(manager_a)
+    url = reverse("reports:progress", args=[queued_run.pk])
+    html = client.get(url).content.decode()
+    assert 'hx-trigger="every 2s"' in html and f'hx-get="{url}"' in html
+    assert 'aria-valuenow="0"' in html
+    ReportRun.objects.filter(pk=queued_run.pk).update(
+        status="running", progress=30, progress_message="Rendering the PDF"
+    )
+    html = client.get(url).content.decode()
+    assert 'aria-valuenow="30"' in html and "every 2s" in html
+    ReportRun.objects.filter(pk=queued_run.pk).update(status="queued")
+    services.report_run_build(run_id=queued_run.pk)
+    html = client.get(url).content.decode()
+    assert "every 2s" not in html and 'aria-valuenow="100"' in html
+    assert reverse("reports:download", args=[queued_run.pk, "pdf"]) in html
+    detail = client.get(reverse("reports:detail", args=[queued_run.pk])).content.decode()
+    assert 'id="run-progress"' in detail
+
+
+def test_a_failed_run_offers_retry(
+    client, queued_run, manager_a, django_capture_on_commit_callbacks
+):
+    ReportRun.objects.filter(pk=queued_run.pk).update(status="failed", error="boom")
+    client.force_login(manager_a)
+    html = client.get(reverse("reports:detail", args=[queued_run.pk])).content.decode()
+    assert reverse("reports:retry", args=[queued_run.pk]) in html and "boom" in html
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("reports:retry", args=[queued_run.pk]))
+    assert response.status_code == 302
+    assert ReportRun.objects.get(pk=queued_run.pk).status == "done"
+
+
+def test_compare_shows_what_changed(client, done_run, manager_a, staff_a, active_loan):
+    client.force_login(manager_a)
+    url = reverse("reports:compare", args=[done_run.pk])
+    assert not client.get(url).context["comparison"].changed
+    loan_services.loan_repay_principal(
+        loan=active_loan, amount=2_000_000, value_date=dt.date(2021, 3, 1), user=staff_a,
+        idempotency_key=key(),
+    )  # fmt: skip
+    response = client.get(url)
+    comparison = response.context["comparison"]
+    assert comparison.changed
+    closing = [d for d in comparison.differences if d.table == "totals" and d.key == "closing"]
+    assert [(d.old, d.new) for d in closing] == [(50_000_000, 48_000_000)]
+    assert "48.000.000" in response.content.decode()
+
+
+def test_month_close_and_reopen_through_the_page(client, active_loan, manager_a):
+    office = active_loan.office
+    client.force_login(manager_a)
+    assert client.get(reverse("reports:index")).context["month_to_close"] == dt.date(2021, 1, 1)
+    response = client.post(
+        reverse("reports:month_close"), {"office": office.pk, "month": "2021-01-01"}
+    )
+    assert response.status_code == 302
+    assert ClosedMonth.objects.filter(office=office, month=dt.date(2021, 1, 1)).exists()
+    html = client.get(reverse("reports:index")).content.decode()
+    assert "01/2021" in html and reverse("reports:month_reopen") in html
+    client.post(reverse("reports:month_reopen"), {"office": office.pk, "month": "2021-01-01"})
+    assert ClosedMonth.objects.exists()  # no reason: refused
+    client.post(
+        reverse("reports:month_reopen"),
+        {"office": office.pk, "month": "2021-01-01", "reason": "Sửa sai"},
+    )
+    assert not ClosedMonth.objects.exists()
+
+
+def test_dashboard_has_the_headline_figures_and_the_chart(client, active_loan, auditor_a):
+    client.force_login(auditor_a)
+    response = client.get(reverse("reports:dashboard"))
+    assert response.context["year"]["disbursed"] == 50_000_000
+    chart = response.context["chart"]
+    assert len(chart["month_ends"]) == 24 and chart["month_ends"][-1] == "2021-06-15"
+    assert [p["code"] for p in chart["programmes"]] == ["HN"]
+    html = response.content.decode()
+    start = html.index('<script id="outstanding-data" type="application/json">')
+    payload = html[start:].split(">", 1)[1].split("</script>", 1)[0]
+    data = json.loads(payload)
+    assert data["programmes"][0]["values"][-1] == 50_000_000
+    assert data["labels"][-1] == "06/2021"
+    assert "vendor/chartjs-4.6.1/chart.umd.js" in html
+
+
+def test_outstanding_by_month_equals_the_period_figures(active_loan, staff_a):
+    loan_services.loan_repay_principal(
+        loan=active_loan, amount=7_000_000, value_date=dt.date(2021, 3, 10), user=staff_a,
+        idempotency_key=key(),
+    )  # fmt: skip
+    office = active_loan.office
+    chart = outstanding_by_month(office=office, months=24, as_of=AS_OF)
+    ends = [dt.date.fromisoformat(d) for d in chart["month_ends"]]
+    assert ends[0] == dt.date(2019, 7, 31) and ends[-3:] == [
+        dt.date(2021, 4, 30), dt.date(2021, 5, 31), AS_OF,
+    ]  # fmt: skip
+    hn = chart["programmes"][0]["values"]
+    for month_end in (dt.date(2021, 2, 28), dt.date(2021, 3, 31)):
+        figures = figures_for_period(office=office, start=month_end.replace(day=1), as_of=month_end)
+        closing = {row["code"]: row["closing"] for row in figures["by_programme"]}
+        assert hn[ends.index(month_end)] == closing["HN"]
+    assert hn[ends.index(dt.date(2021, 2, 28))] == 50_000_000
+    assert hn[ends.index(dt.date(2021, 3, 31))] == 43_000_000
+    assert hn[ends.index(dt.date(2020, 12, 31))] == 0
