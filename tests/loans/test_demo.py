@@ -15,7 +15,7 @@ from django.db import transaction
 from borrowers.models import Chapter, Commune, Household, Office, OfficeMembership, SavingsGroup
 from borrowers.selectors import household_search
 from loans.demo import DemoBuilder
-from loans.models import Loan, Programme
+from loans.models import ClosedMonth, Loan, Programme
 from loans.selectors import ledger_mismatches
 from reports.selectors import figures_for_period, roll_forward_holds, rows_sum_to_totals
 
@@ -94,6 +94,12 @@ def test_the_demo_office_shows_the_published_figures(demo, db):
     assert found.count() > households.count() // 4
     assert all("Nguyễn" in name for name in found.values_list("full_name", flat=True)[:50])
     assert household_search(households, "nguyen thi").filter(sex="F").exists()
+
+    # The paper-era history is closed up to May 2021: a manager closes June next.
+    closed = ClosedMonth.objects.filter(office=office)
+    assert closed.latest("month").month == dt.date(2021, 5, 1)
+    assert closed.earliest("month").month == dt.date(2016, 1, 1)
+    assert closed.count() == 65
 
     # The demo users, and a second run that does nothing.
     roles = dict(

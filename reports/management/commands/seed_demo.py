@@ -4,6 +4,7 @@
 (the users are still checked, idempotently).
 """
 
+import datetime as dt
 import time
 
 from django.contrib.auth import get_user_model
@@ -14,7 +15,7 @@ from borrowers import demo_data
 from borrowers.models import Chapter, Commune, Office, OfficeMembership, Organisation
 from loans.demo import AS_OF, START, build_demo_tables
 from loans.importer import ImportFailed, import_portfolio
-from loans.models import Loan
+from loans.models import ClosedMonth, Loan, LoanTransaction, add_months
 from reports.selectors import figures_for_period
 
 PASSWORD = "demo1234"
@@ -35,6 +36,13 @@ def ensure_users(office: Office) -> None:
             user.set_password(PASSWORD)
             user.save()
         OfficeMembership.objects.get_or_create(user=user, office=office, defaults={"role": role})
+
+
+def iter_months(start: dt.date, stop: dt.date):
+    """First days of the months from start up to, not including, stop."""
+    while start < stop:
+        yield start
+        start = add_months(start, 1)
 
 
 class Command(BaseCommand):
@@ -64,6 +72,7 @@ class Command(BaseCommand):
             with transaction.atomic():
                 summary = import_portfolio(office=office, tables=tables, user=admin)
                 self.finish_organisation(office)
+                self.close_history(office, admin)
         except ImportFailed as failed:
             for line in failed.errors[:50]:
                 self.stderr.write(line)
@@ -88,6 +97,17 @@ class Command(BaseCommand):
             f"Elapsed {loaded - started:.1f} s (generation {generated - started:.1f} s, "
             f"import {loaded - generated:.1f} s). Users staff, manager, auditor, admin; "
             f"password {PASSWORD}."
+        )
+
+    @staticmethod
+    def close_history(office: Office, user) -> None:
+        """The office worked on paper before: its history is closed up to the month before the
+        business date, so a manager closes months from May 2021 on, not from 2016."""
+        first = LoanTransaction.objects.filter(office=office).earliest("value_date").value_date
+        month = first.replace(day=1)
+        ClosedMonth.objects.bulk_create(
+            ClosedMonth(office=office, month=m, closed_by=user)
+            for m in iter_months(month, AS_OF.replace(day=1))
         )
 
     @staticmethod
