@@ -170,6 +170,13 @@ class ReversalForm(PostingForm):
     note = forms.CharField(label=_("Reason"), max_length=500)
 
 
+class BusinessDateForm(BootstrapMixin, forms.Form):
+    day = DateField(label=_("Business date"))
+    hold = forms.BooleanField(
+        label=_("Hold this date (do not follow the calendar)"), required=False
+    )
+
+
 class ApproveForm(BootstrapMixin, forms.Form):
     approved_on = DateField(label=_("Approved on"))
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("<int:pk>/approve/", views.loan_approve, name="approve"),
     path("<int:pk>/reject/", views.loan_reject, name="reject"),
     path("entries/<int:pk>/reverse/", views.entry_reverse, name="reverse"),
+    path("office/<str:code>/business-date/", views.business_date, name="business_date"),
     *[
         path(f"<int:pk>/{slug}/", views.loan_operation, {"op": slug}, name=slug)
         for slug in views.OPERATIONS

@@ -21,7 +21,7 @@ from django_filters.views import FilterView
 from django_tables2 import LazyPaginator, SingleTableMixin
 from django_tables2.export import ExportMixin
 
-from borrowers.selectors import get_household_for_user, role_in
+from borrowers.selectors import get_household_for_user, get_office_for_user, role_in
 from borrowers.views import apply_errors
 from branch_portal.pagination import deferred_join
 from branch_portal.roles import MANAGE_ROLES, WRITE_ROLES
@@ -31,6 +31,7 @@ from .filters import LoanFilter
 from .forms import (
     AmountForm,
     ApproveForm,
+    BusinessDateForm,
     DossierAmountForm,
     ExtensionForm,
     LoanApplyForm,
@@ -329,3 +330,26 @@ def entry_reverse(request, pk: int):
             "kinds": TransactionKind,
         },
     )
+
+
+@login_required
+@require_POST
+def business_date(request, code: str):
+    """A manager moves the office's business date, and holds it or lets it follow the calendar."""
+    office = get_office_for_user(request.user, code)
+    form = BusinessDateForm(request.POST)
+    if form.is_valid():
+        try:
+            services.office_set_business_date(
+                office=office,
+                day=form.cleaned_data["day"],
+                hold=form.cleaned_data["hold"],
+                user=request.user,
+            )
+        except ValidationError as e:
+            messages.error(request, " ".join(e.messages))
+        else:
+            messages.success(request, _("Business date changed."))
+    else:
+        messages.error(request, _("Enter a valid date."))
+    return redirect("home")
