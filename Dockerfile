@@ -5,8 +5,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
 WORKDIR /app
 COPY pyproject.toml ./
 COPY . .
+# Collected in production mode (no DEVELOPMENT): the manifest storage needs its staticfiles.json.
+# The build has no secret and no database: placeholders (settings only parse them).
 RUN pip install --no-cache-dir . && \
-    DEVELOPMENT=true python manage.py collectstatic --noinput
+    SECRET_KEY=collectstatic-build-only DATABASE_URL=postgres://unused@localhost/unused \
+    python manage.py collectstatic --noinput
 ENV PYTHONUNBUFFERED=1
 EXPOSE 8000
 CMD ["gunicorn", "branch_portal.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3"]

@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_synthetic --office BENCH --households 200000 --loans 400000 --entries 5000000 --replace
 	$(BIN)/python manage.py bench_pages --office BENCH --requests 50
+	$(BIN)/python manage.py bench_reports --office BENCH --from 2021-01-01 --as-of 2021-06-15
 
 clean-db:
 	rm -rf var/postgres
