@@ -455,13 +455,22 @@ def assert_roll_forward_and_sums(figures) -> None:
 
 
 def assert_ledger_splits_follow_the_rules(entries) -> None:
-    """Replayed in posting order, each entry's d_overdue / d_frozen is what the reduction orders
-    say (repayment: overdue first; freeze: overdue first; write-off: frozen, overdue, in term),
-    and no balance ever goes out of bounds in posting order."""
+    """Each entry's d_overdue / d_frozen is what the reduction orders say (repayment: overdue
+    first; freeze: overdue first; write-off: frozen, overdue, in term) applied to the loan's
+    balances on the entry's value date as they stood when it was posted: the entries posted
+    before it (lower id) with a value date on or before its own. The final sums are the cache."""
     by_id = {e["id"]: e for e in entries}
-    state: dict[int, list[int]] = {}
     for e in entries:
-        out, ovd, frz = state.setdefault(e["loan_id"], [0, 0, 0])
+        earlier = [
+            p
+            for p in entries
+            if p["loan_id"] == e["loan_id"]
+            and p["id"] < e["id"]
+            and p["value_date"] <= e["value_date"]
+        ]
+        out = sum(oracle.principal_effect(p, by_id) for p in earlier)
+        ovd = sum(p["d_overdue"] for p in earlier)
+        frz = sum(p["d_frozen"] for p in earlier)
         a, kind = e["amount"], e["kind"]
         if kind == "principal_repayment":
             want = (-min(a, ovd), 0)
@@ -484,13 +493,15 @@ def assert_ledger_splits_follow_the_rules(entries) -> None:
         else:
             want = (0, 0)
         assert (e["d_overdue"], e["d_frozen"]) == want, e
-        out += oracle.principal_effect(e, by_id)
-        ovd += e["d_overdue"]
-        frz += e["d_frozen"]
-        assert ovd >= 0 and frz >= 0 and ovd + frz <= out, e
-        state[e["loan_id"]] = [out, ovd, frz]
-    for loan in Loan.objects.filter(pk__in=state):
-        assert [loan.outstanding, loan.overdue, loan.frozen] == state[loan.pk], loan
+        assert out >= 0, e
+    totals: dict[int, list[int]] = {}
+    for e in entries:
+        t = totals.setdefault(e["loan_id"], [0, 0, 0])
+        t[0] += oracle.principal_effect(e, by_id)
+        t[1] += e["d_overdue"]
+        t[2] += e["d_frozen"]
+    for loan in Loan.objects.filter(pk__in=totals):
+        assert [loan.outstanding, loan.overdue, loan.frozen] == totals[loan.pk], loan
 
 
 # --- the properties -------------------------------------------------------------------------------
