@@ -31,12 +31,13 @@ logger = logging.getLogger(__name__)
 Status = ReportRun.Status
 
 
-def _setting(name: str, default: float) -> float:
-    """A reports knob: Django setting first, then the environment (worker tests set env)."""
+def _setting(name: str, default: int) -> int:
+    """A reports knob in whole seconds: Django setting first, then the environment (the worker
+    tests set it there)."""
     value = getattr(settings, name, None)
     if value is None:
         value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
+    return int(value) if value not in (None, "") else default
 
 
 def stale_after() -> dt.timedelta:

@@ -8,6 +8,7 @@ import os
 import random
 import statistics
 import time
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
@@ -108,7 +109,7 @@ class Command(BaseCommand):
             elapsed = (time.perf_counter() - start) * 1000
         if response.status_code != 200:
             raise CommandError(f"GET {url} answered {response.status_code}")
-        sql_ms = sum(float(q["time"]) for q in ctx.captured_queries) * 1000
+        sql_ms = sum(Decimal(q["time"]) for q in ctx.captured_queries) * 1000
         return elapsed, sql_ms, len(ctx.captured_queries), len(response.content)
 
     def _page_kinds(self, office, rng):
