@@ -5,6 +5,8 @@ from django import forms
 from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 
+from branch_portal.forms import style_filter_form
+
 from .models import Category, Commune, Household, SavingsGroup
 from .selectors import groups_for_user, household_search, offices_for
 
@@ -75,11 +77,7 @@ class HouseholdFilter(django_filters.FilterSet):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for field in self.form.fields.values():
-            css = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
-            field.widget.attrs["class"] = f"{css} form-control-sm"
-            if css == "form-select":
-                field.widget.attrs["class"] = "form-select form-select-sm"
+        style_filter_form(self.form)
         limit_groups_to_commune(self)
 
     def search(self, queryset, name, value):

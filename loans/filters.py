@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from borrowers.filters import _communes, _groups, limit_groups_to_commune
 from borrowers.models import Organisation
 from borrowers.selectors import fold
+from branch_portal.forms import style_filter_form
 
 from .models import Loan, Programme
 
@@ -48,11 +49,7 @@ class LoanFilter(django_filters.FilterSet):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for field in self.form.fields.values():
-            if isinstance(field.widget, forms.Select):
-                field.widget.attrs["class"] = "form-select form-select-sm"
-            else:
-                field.widget.attrs["class"] = "form-control form-control-sm"
+        style_filter_form(self.form)
         limit_groups_to_commune(self)
 
     def search(self, queryset, name, value):
