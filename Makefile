@@ -43,7 +43,10 @@ bench: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_synthetic --office BENCH --households 200000 --loans 400000 --entries 5000000 --replace
 	$(BIN)/python manage.py bench_pages --office BENCH --requests 50
-	$(BIN)/python manage.py bench_reports --office BENCH --from 2021-01-01 --as-of 2021-06-15
+	$(BIN)/python manage.py seed_synthetic --office BENCH1M --households 500000 --loans 1000000 --entries 10000000 --seed 2 --replace
+	$(BIN)/python manage.py createsuperuser --noinput --username bench_admin --email bench@localhost 2>/dev/null || true
+	$(BIN)/python manage.py close_history --office BENCH1M --through 2021-05 --user bench_admin
+	$(BIN)/python manage.py bench_reports --office BENCH1M --from 2021-01-01 --as-of 2021-06-15
 
 clean-db:
 	rm -rf var/postgres

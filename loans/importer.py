@@ -522,9 +522,12 @@ class _Importer:
                 "household", "programme", "group"
             )
         }
-        self.closed_months = set(
-            ClosedMonth.objects.filter(office=office).values_list("month", flat=True)
-        )
+        # A month is closed when it or a later one is (loans.services.month_is_closed).
+        self.closed_through = (
+            ClosedMonth.objects.filter(office=office)
+            .order_by("-month")
+            .values_list("month", flat=True)
+        ).first()
         loan_numbers = {loan.pk: loan.number for loan in self.loans.values()}
         self.entries: dict[str, _Entry] = {}  # by reference
         self.loan_entries: dict[str, list[_Entry]] = defaultdict(list)
@@ -1024,7 +1027,7 @@ class _Importer:
                 continue
             try:
                 self.check_date("value_date", value_date)
-                if value_date.replace(day=1) in self.closed_months:
+                if self.closed_through and value_date.replace(day=1) <= self.closed_through:
                     raise _Bad(
                         "value_date",
                         _("%(m)s is closed: post a reversal in the open period instead.")

@@ -233,7 +233,9 @@ def _replay(key: str, loan: Loan, kind: str) -> LoanTransaction | None:
 
 
 def month_is_closed(office: Office, day: dt.date) -> bool:
-    return ClosedMonth.objects.filter(office=office, month=day.replace(day=1)).exists()
+    """Its month is closed, or a later one is: months are closed in order, and the month-end
+    snapshots of the reports (reports.snapshots) hold only while nothing is posted before them."""
+    return ClosedMonth.objects.filter(office=office, month__gte=day.replace(day=1)).exists()
 
 
 def _check_value_date(loan: Loan, value_date: dt.date) -> None:

@@ -257,8 +257,13 @@ def _prepare_office(cursor, code, name, business_date, replace) -> Office:
 
 
 def _delete_office_data(cursor, office_id: int) -> None:
-    """Delete an office's book (the ledger's append-only trigger is off in replica mode)."""
+    """Delete an office's book (the ledger's append-only trigger is off in replica mode), with
+    its closed months and the month-end snapshots derived from its ledger."""
     statements = [
+        "DELETE FROM reports_monthendbalance WHERE snapshot_id IN "
+        "(SELECT id FROM reports_monthendsnapshot WHERE office_id = %(o)s)",
+        "DELETE FROM reports_monthendsnapshot WHERE office_id = %(o)s",
+        "DELETE FROM loans_closedmonth WHERE office_id = %(o)s",
         "DELETE FROM loans_loantransaction WHERE loan_id IN "
         "(SELECT id FROM loans_loan WHERE office_id = %(o)s)",
         "DELETE FROM loans_instalment WHERE loan_id IN "

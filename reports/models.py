@@ -158,3 +158,56 @@ class ReportRun(models.Model):
     @property
     def xlsx_filename(self) -> str:
         return f"bao-cao-{self.office.code}-{self.start:%Y%m%d}-{self.as_of:%Y%m%d}-{self.pk}.xlsx"
+
+
+class MonthEndSnapshot(models.Model):
+    """Every loan's balances at the end of a closed month, so that a report reads them instead of
+    re-summing the office's whole ledger (reports.snapshots).
+
+    Derived data: taken when a month is closed (from the previous snapshot plus the month's
+    entries), dropped when that month or an earlier one is reopened, rebuildable from the ledger
+    (`rebuild_month_end_snapshots`) and compared with it by `check_ledger`. No entry can be dated
+    on or before a snapshot's day: the services refuse closed months, and a trigger on the ledger
+    table refuses the insert whatever the path."""
+
+    office = models.ForeignKey(Office, on_delete=models.PROTECT, related_name="month_end_snapshots")
+    month_end = models.DateField(_("month end"))
+    taken_at = models.DateTimeField(auto_now_add=True)
+    loans = models.PositiveIntegerField(_("loans"), default=0)
+    outstanding = models.BigIntegerField(_("principal outstanding"), default=0)
+
+    class Meta:
+        ordering = ["office", "-month_end"]
+        constraints = [
+            models.UniqueConstraint(fields=["office", "month_end"], name="one_snapshot_per_month")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.office_id} {self.month_end:%d/%m/%Y}"
+
+
+class MonthEndBalance(models.Model):
+    """One loan's balances in a snapshot: every loan of the office with an entry up to the
+    month end, settled ones too (a loan appears in a report's breakdowns once it has an
+    entry, whatever its balance)."""
+
+    pk = models.CompositePrimaryKey("snapshot", "loan")
+    # No foreign-key checks on a million derived rows (they come from the ledger's loans, and
+    # reports.snapshots deletes them with their snapshot); the primary key is the index.
+    snapshot = models.ForeignKey(
+        MonthEndSnapshot,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="rows",
+    )
+    loan = models.ForeignKey(
+        "loans.Loan", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False
+    )
+    outstanding = models.BigIntegerField()
+    overdue = models.BigIntegerField()
+    frozen = models.BigIntegerField()
+    first_disbursed = models.DateField(null=True)
+
+    def __str__(self) -> str:
+        return f"{self.snapshot_id}/{self.loan_id}"

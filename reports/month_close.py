@@ -22,6 +22,7 @@ from borrowers.selectors import can_manage
 from loans.models import ClosedMonth, LoanTransaction
 
 from .models import ReportRun
+from .snapshots import snapshot_drop, snapshot_take
 
 
 def month_end(month: dt.date) -> dt.date:
@@ -143,6 +144,7 @@ def month_close(*, office: Office, month: dt.date, user) -> ClosedMonth:
             )
         with pghistory.context(user=user.pk):
             closed = ClosedMonth.objects.create(office=office, month=month, closed_by=user)
+        snapshot_take(office=office, month_end=month_end(month))
         transaction.on_commit(lambda: monthly_pack_request(office=office, month=month, user=user))
     return closed
 
@@ -155,8 +157,46 @@ def month_reopen(*, office: Office, month: dt.date, user, reason: str) -> None:
         raise ValidationError({"reason": _("Give the reason for reopening the month.")})
     month = month.replace(day=1)
     with transaction.atomic():
-        closed = ClosedMonth.objects.select_for_update().filter(office=office, month=month).first()
+        office = Office.objects.select_for_update().get(pk=office.pk)
+        closed = ClosedMonth.objects.filter(office=office, month=month).first()
         if closed is None:
             raise ValidationError(_("%(month)s is not closed.") % {"month": f"{month:%m/%Y}"})
+        later = ClosedMonth.objects.filter(office=office, month__gt=month).order_by("-month")
+        if later.exists():
+            # A correction in a month changes every later month's figures: those are reopened
+            # first, from the latest, as they were closed in order.
+            raise ValidationError(
+                _("Reopen %(later)s first: months are reopened from the latest.")
+                % {"later": later.first().month.strftime("%m/%Y")}
+            )
         with pghistory.context(user=user.pk, reason=reason):
             closed.delete()
+        snapshot_drop(office=office, since=month)
+
+
+def month_close_history(*, office: Office, through: dt.date, user) -> int:
+    """Close every month of an office up to `through` at once: the history of an office that
+    worked on paper, or imported. No pack is queued; snapshots are taken at each year end and
+    at `through` (a report of a period reads the newest one before it). Returns the number of
+    months closed."""
+    _check_manager(user, office)
+    through = through.replace(day=1)
+    with transaction.atomic():
+        office = Office.objects.select_for_update().get(pk=office.pk)
+        first = LoanTransaction.objects.filter(office=office).order_by("value_date").first()
+        if first is None or not month_is_over(office=office, month=through):
+            raise ValidationError(_("There is no history to close up to that month."))
+        closed = set(ClosedMonth.objects.filter(office=office).values_list("month", flat=True))
+        months, month = [], first.value_date.replace(day=1)
+        while month <= through:
+            if month not in closed:
+                months.append(month)
+            month = month_end(month) + dt.timedelta(days=1)
+        with pghistory.context(user=user.pk):
+            ClosedMonth.objects.bulk_create(
+                ClosedMonth(office=office, month=m, closed_by=user) for m in months
+            )
+        for month in months:
+            if month.month == 12 or month == through:
+                snapshot_take(office=office, month_end=month_end(month))
+    return len(months)

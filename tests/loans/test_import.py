@@ -525,14 +525,22 @@ def test_csv_row_numbers_count_blank_lines(tmp_path):
     assert len(tables["transactions"]) == 2  # row 2 is blank, row 3 is the entry
 
 
-def test_a_closed_month_refuses_entries_dated_in_it(office_a, manager_a):
+def test_a_closed_month_refuses_entries_dated_in_it_or_before(office_a, manager_a):
     ClosedMonth.objects.create(office=office_a, month=dt.date(2021, 3, 1), closed_by=manager_a)
     with pytest.raises(ImportFailed) as failed:
         import_portfolio(office=office_a, tables=good_tables())
-    assert failed.value.errors == [
+    errors = failed.value.errors
+    assert (
         "transactions.csv:6: value_date: 03/2021 is closed: post a reversal in the open period "
         "instead."
-    ]
+    ) in errors
+    # Closing March closes the months before it too (months are closed in order): every entry
+    # dated up to 31 March is refused, none after.
+    # (an entry whose loan was never disbursed is refused for that reason instead).
+    dated = [row["value_date"] for row in good_tables()["transactions"]]
+    closed = [day for day in dated if day <= "2021-03-31"]
+    refused = [error for error in errors if "is closed" in error]
+    assert len(refused) == len(closed) and len(closed) < len(dated)
 
 
 def test_a_citizen_id_active_in_another_office_is_refused(office_a, household_b):

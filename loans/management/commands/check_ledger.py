@@ -1,10 +1,21 @@
+from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 
 from loans.selectors import ledger_mismatches
 
 
 class Command(BaseCommand):
-    help = "Prove every loan's cached balances equal what its ledger sums to."
+    help = (
+        "Prove every loan's cached balances equal what its ledger sums to, and each office's "
+        "newest month-end snapshot (or every snapshot, with --all-snapshots) too."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--all-snapshots",
+            action="store_true",
+            help="Check every month-end snapshot, not only each office's newest.",
+        )
 
     def handle(self, *args, **options):
         mismatches = ledger_mismatches()
@@ -14,6 +25,32 @@ class Command(BaseCommand):
                 f"loan {number} (id {loan_id}): cached outstanding/overdue/frozen/disbursed "
                 f"{cached[:4]} but the ledger sums to {cached[4:]}"
             )
-        if mismatches:
-            raise CommandError(f"{len(mismatches)} loan(s) differ from their ledger.")
-        self.stdout.write("Ledger and cached balances agree.")
+        problems = [f"{len(mismatches)} loan(s) differ from their ledger."] if mismatches else []
+        if apps.is_installed("reports"):
+            bad = self.check_snapshots(every=options["all_snapshots"])
+            if bad:
+                problems.append(f"{bad} month-end snapshot(s) differ from the ledger.")
+        if problems:
+            raise CommandError(" ".join(problems))
+        self.stdout.write("Ledger, cached balances and month-end snapshots agree.")
+
+    def check_snapshots(self, *, every: bool) -> int:
+        from reports.models import MonthEndSnapshot
+        from reports.snapshots import snapshot_mismatches
+
+        snapshots = MonthEndSnapshot.objects.select_related("office").order_by(
+            "office_id", "-month_end"
+        )
+        if not every:
+            snapshots = snapshots.distinct("office_id")
+        bad = 0
+        for snapshot in snapshots:
+            loans = snapshot_mismatches(snapshot)
+            if loans:
+                bad += 1
+                self.stderr.write(
+                    f"snapshot of office {snapshot.office.code} at {snapshot.month_end:%d/%m/%Y}: "
+                    f"loan ids {loans} differ from the ledger; rebuild it with "
+                    f"`manage.py rebuild_month_end_snapshots --office {snapshot.office.code}`"
+                )
+        return bad

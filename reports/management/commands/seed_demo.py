@@ -4,7 +4,6 @@
 (the users are still checked, idempotently).
 """
 
-import datetime as dt
 import time
 
 from django.contrib.auth import get_user_model
@@ -15,7 +14,8 @@ from borrowers import demo_data
 from borrowers.models import Chapter, Commune, Office, OfficeMembership, Organisation
 from loans.demo import AS_OF, START, build_demo_tables
 from loans.importer import ImportFailed, import_portfolio
-from loans.models import ClosedMonth, Loan, LoanTransaction, add_months
+from loans.models import Loan
+from reports.month_close import month_close_history, previous_month
 from reports.selectors import figures_for_period
 
 PASSWORD = "demo1234"
@@ -36,13 +36,6 @@ def ensure_users(office: Office) -> None:
             user.set_password(PASSWORD)
             user.save()
         OfficeMembership.objects.get_or_create(user=user, office=office, defaults={"role": role})
-
-
-def iter_months(start: dt.date, stop: dt.date):
-    """First days of the months from start up to, not including, stop."""
-    while start < stop:
-        yield start
-        start = add_months(start, 1)
 
 
 class Command(BaseCommand):
@@ -102,13 +95,8 @@ class Command(BaseCommand):
     @staticmethod
     def close_history(office: Office, user) -> None:
         """The office worked on paper before: its history is closed up to the month before the
-        business date, so a manager closes months from May 2021 on, not from 2016."""
-        first = LoanTransaction.objects.filter(office=office).earliest("value_date").value_date
-        month = first.replace(day=1)
-        ClosedMonth.objects.bulk_create(
-            ClosedMonth(office=office, month=m, closed_by=user)
-            for m in iter_months(month, AS_OF.replace(day=1))
-        )
+        business date, so a manager closes months from June 2021 on, not from 2016."""
+        month_close_history(office=office, through=previous_month(AS_OF), user=user)
 
     @staticmethod
     def finish_organisation(office: Office) -> None:
