@@ -74,8 +74,17 @@ class LoanTransactionAdmin(admin.ModelAdmin):
 
 @admin.register(ClosedMonth)
 class ClosedMonthAdmin(admin.ModelAdmin):
+    """Read-only: months are closed and reopened on the reports page (reports.month_close),
+    which keeps them in order and takes or drops their month-end snapshots."""
+
     list_display = ["office", "month", "closed_by", "closed_at"]
     list_filter = ["office"]
 
+    def has_add_permission(self, request):
+        return False
+
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Max, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils.translation import gettext as _
@@ -238,8 +238,18 @@ def month_is_closed(office: Office, day: dt.date) -> bool:
     return ClosedMonth.objects.filter(office=office, month__gte=day.replace(day=1)).exists()
 
 
-def _check_value_date(loan: Loan, value_date: dt.date) -> None:
-    office = loan.office
+def _hold_office(office: Office) -> None:
+    """Hold the office row until this transaction ends (FOR KEY SHARE: postings do not wait for
+    one another). A month close locks it FOR UPDATE: it waits for the postings in flight, whose
+    entries its month-end snapshot then includes, and a posting that comes after it sees the
+    closed month. (The ledger's foreign key to the office takes this lock only at commit.)"""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM borrowers_office WHERE id = %s FOR KEY SHARE", [office.pk])
+
+
+def _check_value_date(loan: Loan, value_date: dt.date, office: Office | None = None) -> None:
+    office = office or loan.office
+    _hold_office(office)
     if value_date > office.business_date:
         raise ValidationError(
             {
@@ -717,6 +727,9 @@ def loan_transfer(
     amount = loan.outstanding
     if to_office.pk == loan.office_id:
         raise ValidationError({"to_office": _("Choose another office.")})
+    # The receiving office's own business date and closed months apply to the entry it gets.
+    to_office = Office.objects.get(pk=to_office.pk)
+    _check_value_date(loan, value_date, office=to_office)
     if to_village.office_id != to_office.pk or (to_group and to_group.office_id != to_office.pk):
         raise ValidationError({"to_village": _("The village and group must be in that office.")})
     household = loan.household

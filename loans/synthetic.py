@@ -245,11 +245,12 @@ def _prepare_office(cursor, code, name, business_date, replace) -> Office:
             business_date=business_date,
             business_date_held=True,
         )
-    has_data = office.loans.exists() or office.households.exists()
+    # Closed months (and their month-end snapshots) belong to the book they closed.
+    has_data = office.loans.exists() or office.households.exists() or office.closed_months.exists()
     if has_data and not replace:
         raise SeedRefused(
-            f"Office {code} already has loans or households; pass --replace to delete them "
-            "and seed again."
+            f"Office {code} already has loans, households or closed months; pass --replace to "
+            "delete them and seed again."
         )
     if has_data:
         _delete_office_data(cursor, office.pk)

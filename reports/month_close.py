@@ -134,7 +134,8 @@ def month_close(*, office: Office, month: dt.date, user) -> ClosedMonth:
                     "day": last_transaction_day(office=office, month=month).strftime("%d/%m/%Y"),
                 }
             )
-        if ClosedMonth.objects.filter(office=office, month=month).exists():
+        # A later closed month closes this one too (loans.services.month_is_closed).
+        if ClosedMonth.objects.filter(office=office, month__gte=month).exists():
             raise ValidationError(_("%(month)s is already closed.") % {"month": f"{month:%m/%Y}"})
         earlier = first_open_month_with_entries(office=office, before=month)
         if earlier is not None:
@@ -186,6 +187,8 @@ def month_close_history(*, office: Office, through: dt.date, user) -> int:
         first = LoanTransaction.objects.filter(office=office).order_by("value_date").first()
         if first is None or not month_is_over(office=office, month=through):
             raise ValidationError(_("There is no history to close up to that month."))
+        if ClosedMonth.objects.filter(office=office, month__gte=through).exists():
+            raise ValidationError(_("%(month)s is already closed.") % {"month": f"{through:%m/%Y}"})
         closed = set(ClosedMonth.objects.filter(office=office).values_list("month", flat=True))
         months, month = [], first.value_date.replace(day=1)
         while month <= through:
