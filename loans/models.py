@@ -311,7 +311,23 @@ class LoanTransaction(models.Model):
         ]
         indexes = [
             models.Index(fields=["loan", "value_date"], name="entry_loan_date"),
-            models.Index(fields=["office", "value_date"], name="entry_office_date"),
+            # A report reads a period's entries of an office from this index alone (an
+            # index-only scan): fetching each from the table cost 0.5 s for a month of a
+            # million-loan office, whose entries lie all over the table.
+            models.Index(
+                fields=["office", "value_date"],
+                include=[
+                    "id",
+                    "loan",
+                    "kind",
+                    "counted_kind",
+                    "amount",
+                    "d_outstanding",
+                    "d_overdue",
+                    "d_frozen",
+                ],
+                name="entry_office_date",
+            ),
         ]
         triggers = [
             pgtrigger.Protect(

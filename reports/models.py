@@ -175,6 +175,13 @@ class MonthEndSnapshot(models.Model):
     taken_at = models.DateTimeField(auto_now_add=True)
     loans = models.PositiveIntegerField(_("loans"), default=0)
     outstanding = models.BigIntegerField(_("principal outstanding"), default=0)
+    # What the statement that read the loans' breakdown keys could see: pg_current_snapshot()
+    # (and its xmin), its own transaction id and the last DimensionChange id then. A key change
+    # it could not see is a DimensionChange outside that (reports.sql.DIRTY).
+    seen = models.TextField(default="")
+    seen_xmin = models.BigIntegerField(default=0)
+    seen_txid = models.BigIntegerField(default=0)
+    seen_change = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["office", "-month_end"]
@@ -208,6 +215,70 @@ class MonthEndBalance(models.Model):
     overdue = models.BigIntegerField()
     frozen = models.BigIntegerField()
     first_disbursed = models.DateField(null=True)
+    # The loan's breakdown keys when the snapshot was taken (ids; organisation and group are
+    # null for a direct loan).
+    household_id = models.BigIntegerField()
+    programme_id = models.BigIntegerField()
+    commune_id = models.BigIntegerField()
+    organisation_id = models.BigIntegerField(null=True)
+    group_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        # A report recounts the customers of the households where a loan gained or lost a balance.
+        indexes = [
+            models.Index(fields=["snapshot", "household_id"], name="month_end_balance_household")
+        ]
 
     def __str__(self) -> str:
         return f"{self.snapshot_id}/{self.loan_id}"
+
+
+class MonthEndTotal(models.Model):
+    """A snapshot's balances rolled up: the totals (dimension "total", key null) and one row per
+    programme, commune, organisation and group id (key null: direct loans), so that a report
+    adds only what changed since instead of re-aggregating every loan."""
+
+    snapshot = models.ForeignKey(
+        MonthEndSnapshot,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="totals",
+    )
+    dimension = models.CharField(max_length=12)
+    key = models.BigIntegerField(null=True)
+    loans = models.BigIntegerField()
+    outstanding = models.BigIntegerField()
+    overdue = models.BigIntegerField()
+    frozen = models.BigIntegerField()
+    customers = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["snapshot", "dimension", "key"],
+                name="one_total_per_key",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot_id}/{self.dimension}/{self.key}"
+
+
+class DimensionChange(models.Model):
+    """A loan whose breakdown keys changed (its programme, group, household or office; its
+    group's village or chapter; a chapter's organisation; a village's commune; a direct
+    borrower's village), logged by triggers (migration reports 0002) with the writing
+    transaction's id: a report starting from a snapshot treats the loans changed by
+    transactions that snapshot could not see as changed loans."""
+
+    loan_id = models.BigIntegerField()
+    txid = models.BigIntegerField()
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["txid"], name="dimension_change_txid")]
+
+    def __str__(self) -> str:
+        return f"{self.loan_id}@{self.txid}"

@@ -33,6 +33,67 @@ DROP TRIGGER ledger_entries_after_snapshots ON loans_loantransaction;
 DROP FUNCTION bp_refuse_entries_before_snapshot();
 """
 
+# A snapshot stores each loan's breakdown keys; when one changes later, a report starting from it
+# must treat that loan as changed. Row triggers log the loans concerned with the writing
+# transaction's id (the WHEN clauses keep the frequent cache updates of a loan free).
+LOG_DIMENSION_CHANGES = """
+CREATE FUNCTION bp_log_dimension_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    tx bigint := pg_current_xact_id()::text::bigint;
+BEGIN
+    IF TG_TABLE_NAME = 'loans_loan' THEN
+        INSERT INTO reports_dimensionchange (loan_id, txid, changed_at) VALUES (NEW.id, tx, now());
+    ELSIF TG_TABLE_NAME = 'borrowers_household' THEN
+        INSERT INTO reports_dimensionchange (loan_id, txid, changed_at)
+        SELECT id, tx, now() FROM loans_loan WHERE household_id = NEW.id;
+    ELSIF TG_TABLE_NAME = 'borrowers_savingsgroup' THEN
+        INSERT INTO reports_dimensionchange (loan_id, txid, changed_at)
+        SELECT id, tx, now() FROM loans_loan WHERE group_id = NEW.id;
+    ELSIF TG_TABLE_NAME = 'borrowers_chapter' THEN
+        INSERT INTO reports_dimensionchange (loan_id, txid, changed_at)
+        SELECT l.id, tx, now() FROM loans_loan l
+          JOIN borrowers_savingsgroup g ON g.id = l.group_id WHERE g.chapter_id = NEW.id;
+    ELSIF TG_TABLE_NAME = 'borrowers_village' THEN
+        INSERT INTO reports_dimensionchange (loan_id, txid, changed_at)
+        SELECT l.id, tx, now() FROM loans_loan l
+          JOIN borrowers_savingsgroup g ON g.id = l.group_id WHERE g.village_id = NEW.id
+        UNION
+        SELECT l.id, tx, now() FROM loans_loan l
+          JOIN borrowers_household h ON h.id = l.household_id WHERE h.village_id = NEW.id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER loan_dimension_change AFTER UPDATE ON loans_loan FOR EACH ROW
+    WHEN (OLD.programme_id IS DISTINCT FROM NEW.programme_id
+          OR OLD.group_id IS DISTINCT FROM NEW.group_id
+          OR OLD.household_id IS DISTINCT FROM NEW.household_id
+          OR OLD.office_id IS DISTINCT FROM NEW.office_id)
+    EXECUTE FUNCTION bp_log_dimension_change();
+CREATE TRIGGER household_dimension_change AFTER UPDATE ON borrowers_household FOR EACH ROW
+    WHEN (OLD.village_id IS DISTINCT FROM NEW.village_id)
+    EXECUTE FUNCTION bp_log_dimension_change();
+CREATE TRIGGER group_dimension_change AFTER UPDATE ON borrowers_savingsgroup FOR EACH ROW
+    WHEN (OLD.village_id IS DISTINCT FROM NEW.village_id
+          OR OLD.chapter_id IS DISTINCT FROM NEW.chapter_id)
+    EXECUTE FUNCTION bp_log_dimension_change();
+CREATE TRIGGER chapter_dimension_change AFTER UPDATE ON borrowers_chapter FOR EACH ROW
+    WHEN (OLD.organisation_id IS DISTINCT FROM NEW.organisation_id)
+    EXECUTE FUNCTION bp_log_dimension_change();
+CREATE TRIGGER village_dimension_change AFTER UPDATE ON borrowers_village FOR EACH ROW
+    WHEN (OLD.commune_id IS DISTINCT FROM NEW.commune_id)
+    EXECUTE FUNCTION bp_log_dimension_change();
+"""
+DROP_DIMENSION_TRIGGERS = """
+DROP TRIGGER loan_dimension_change ON loans_loan;
+DROP TRIGGER household_dimension_change ON borrowers_household;
+DROP TRIGGER group_dimension_change ON borrowers_savingsgroup;
+DROP TRIGGER chapter_dimension_change ON borrowers_chapter;
+DROP TRIGGER village_dimension_change ON borrowers_village;
+DROP FUNCTION bp_log_dimension_change();
+"""
+
 
 class Migration(migrations.Migration):
 
@@ -44,6 +105,18 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
+            name='DimensionChange',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('loan_id', models.BigIntegerField()),
+                ('txid', models.BigIntegerField()),
+                ('changed_at', models.DateTimeField(auto_now_add=True)),
+            ],
+            options={
+                'indexes': [models.Index(fields=['txid'], name='dimension_change_txid')],
+            },
+        ),
+        migrations.CreateModel(
             name='MonthEndSnapshot',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
@@ -51,6 +124,10 @@ class Migration(migrations.Migration):
                 ('taken_at', models.DateTimeField(auto_now_add=True)),
                 ('loans', models.PositiveIntegerField(default=0, verbose_name='loans')),
                 ('outstanding', models.BigIntegerField(default=0, verbose_name='principal outstanding')),
+                ('seen', models.TextField(default='')),
+                ('seen_xmin', models.BigIntegerField(default=0)),
+                ('seen_txid', models.BigIntegerField(default=0)),
+                ('seen_change', models.BigIntegerField(default=0)),
                 ('office', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='month_end_snapshots', to='borrowers.office')),
             ],
             options={
@@ -65,13 +142,41 @@ class Migration(migrations.Migration):
                 ('overdue', models.BigIntegerField()),
                 ('frozen', models.BigIntegerField()),
                 ('first_disbursed', models.DateField(null=True)),
+                ('household_id', models.BigIntegerField()),
+                ('programme_id', models.BigIntegerField()),
+                ('commune_id', models.BigIntegerField()),
+                ('organisation_id', models.BigIntegerField(null=True)),
+                ('group_id', models.BigIntegerField(null=True)),
                 ('loan', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, to='loans.loan')),
                 ('snapshot', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='rows', to='reports.monthendsnapshot')),
+            ],
+        ),
+        migrations.CreateModel(
+            name='MonthEndTotal',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('dimension', models.CharField(max_length=12)),
+                ('key', models.BigIntegerField(null=True)),
+                ('loans', models.BigIntegerField()),
+                ('outstanding', models.BigIntegerField()),
+                ('overdue', models.BigIntegerField()),
+                ('frozen', models.BigIntegerField()),
+                ('customers', models.BigIntegerField()),
+                ('snapshot', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='totals', to='reports.monthendsnapshot')),
             ],
         ),
         migrations.AddConstraint(
             model_name='monthendsnapshot',
             constraint=models.UniqueConstraint(fields=('office', 'month_end'), name='one_snapshot_per_month'),
         ),
+        migrations.AddConstraint(
+            model_name='monthendtotal',
+            constraint=models.UniqueConstraint(fields=('snapshot', 'dimension', 'key'), name='one_total_per_key', nulls_distinct=False),
+        ),
+        migrations.AddIndex(
+            model_name='monthendbalance',
+            index=models.Index(fields=['snapshot', 'household_id'], name='month_end_balance_household'),
+        ),
         migrations.RunSQL(REFUSE_ENTRIES_BEFORE_SNAPSHOT, DROP_TRIGGER),
+        migrations.RunSQL(LOG_DIMENSION_CHANGES, DROP_DIMENSION_TRIGGERS),
     ]
