@@ -244,3 +244,15 @@ def test_outstanding_by_month_equals_the_period_figures(active_loan, staff_a):
     assert hn[ends.index(dt.date(2021, 2, 28))] == 50_000_000
     assert hn[ends.index(dt.date(2021, 3, 31))] == 43_000_000
     assert hn[ends.index(dt.date(2020, 12, 31))] == 0
+
+
+def test_only_the_latest_closed_month_offers_reopening(client, active_loan, manager_a):
+    from reports.month_close import month_close
+
+    for month in (dt.date(2021, 1, 1), dt.date(2021, 5, 1)):
+        month_close(office=active_loan.office, month=month, user=manager_a)
+    client.force_login(manager_a)
+    html = client.get(reverse("reports:index")).content.decode()
+    assert html.count('name="reason"') == 1
+    assert 'name="month" value="2021-05-01"' in html
+    assert 'name="month" value="2021-01-01"' not in html
