@@ -63,3 +63,13 @@ def test_production_cookies_are_secure():
         check=True,
     )
     assert result.stdout.split() == ["True", "True", "False"]
+
+
+def test_vietnamese_unless_the_user_picks_english(client, staff_a):
+    """An English browser still gets Vietnamese; the VI/EN switch changes it."""
+    client.force_login(staff_a)
+    html = client.get("/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert "Đăng xuất" in html and ">Log out<" not in html
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    html = client.get("/", HTTP_ACCEPT_LANGUAGE="vi").content.decode()
+    assert ">Log out<" in html
