@@ -23,7 +23,8 @@ import datetime as dt
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
-from .sql import FAST_FIGURES_SQL, FIGURES_SQL
+from .snapshots import snapshot_before
+from .sql import FAST_FIGURES_SQL, FIGURES_SQL, REPORT_SESSION_SQL
 
 AMOUNT_KEYS = (
     "opening",
@@ -43,10 +44,6 @@ FIGURE_KEYS = AMOUNT_KEYS + COUNT_KEYS
 ADDITIVE_KEYS = AMOUNT_KEYS + ("loan_turns", "workers_employed", "works_built")
 
 DIRECT = "direct"
-
-# The report query reads a million rows once: compiling it (JIT) cost 5 s, and 4 MB of work
-# memory made its aggregations spill to disk.
-REPORT_SESSION_SQL = "SET LOCAL jit = off; SET LOCAL work_mem = '128MB'"
 
 
 def _empty(code: str = "", name: str = "") -> dict:
@@ -72,8 +69,6 @@ def figures_for_period(*, office, start: dt.date, as_of: dt.date, method: str = 
         raise ValueError("as_of is before start")
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}")
-    from .snapshots import snapshot_before
-
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(REPORT_SESSION_SQL)
         snapshot = None

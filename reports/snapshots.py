@@ -5,7 +5,7 @@ instead of re-summing the office's whole history (at a million loans, 24 times t
 scan of the ledger). A snapshot is derived data, never a source of truth:
 
 - taken when a month is closed, in the same transaction as the close, from the previous snapshot
-  plus the entries dated after it (reports.selectors.PER_LOAN_SQL, the same SQL as the figures);
+  plus the entries dated after it (reports/sql.py BALANCES, the same SQL as the figures);
 - valid because nothing can be posted on or before its day: the services refuse closed months
   (a month is closed when it or a later month is), and a trigger on the ledger table refuses
   such an insert by any path (migration reports 0002); reopening a month drops the snapshots
@@ -26,8 +26,13 @@ from django.db import connection, transaction
 from borrowers.models import Office
 
 from .models import MonthEndSnapshot
-from .selectors import REPORT_SESSION_SQL
-from .sql import CHECK_ROWS_SQL, CHECK_TOTALS_SQL, TAKE_ROWS_SQL, TAKE_TOTALS_SQL
+from .sql import (
+    CHECK_ROWS_SQL,
+    CHECK_TOTALS_SQL,
+    REPORT_SESSION_SQL,
+    TAKE_ROWS_SQL,
+    TAKE_TOTALS_SQL,
+)
 
 
 def snapshot_before(*, office: Office, day: dt.date, hold: bool = False):
