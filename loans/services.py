@@ -5,12 +5,13 @@ Views, Celery tasks, the import and the demo seeder all call these functions.
 """
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import F, Max, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.functions import Coalesce, Greatest, Length
 from django.utils.translation import gettext as _
 
 from borrowers.models import Household, Office, SavingsGroup, Village
@@ -102,10 +103,15 @@ def loan_check_rules(
 def _next_loan_number(office: Office, year: int) -> str:
     Office.objects.select_for_update().get(pk=office.pk)  # serialises numbering per office
     prefix = f"{office.code}-{year}-"
-    last = Loan.objects.filter(office=office, number__startswith=prefix).aggregate(Max("number"))[
-        "number__max"
-    ]
-    seq = int(last.rsplit("-", 1)[1]) + 1 if last else 1
+    # Only numbers of this form: a loan transferred back into the office keeps its number with
+    # the other office's code after it ("DP-2021-00001/PB"), and more digits sort last.
+    last = (
+        Loan.objects.filter(office=office, number__regex=rf"^{re.escape(prefix)}[0-9]+$")
+        .order_by(Length("number").desc(), "-number")
+        .values_list("number", flat=True)
+        .first()
+    )
+    seq = int(last[len(prefix) :]) + 1 if last else 1
     return f"{prefix}{seq:05d}"
 
 

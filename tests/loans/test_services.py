@@ -560,3 +560,45 @@ def test_back_dated_entry_may_not_make_a_later_day_negative(active_loan, staff_a
         post(services.loan_repay_principal, active_loan, staff_a, 5_000_000, D(2021, 3, 1))
     assert "value_date" in exc.value.message_dict
     assert Loan.objects.get(pk=active_loan.pk).outstanding == 2_000_000
+
+
+def test_a_loan_transferred_back_does_not_break_the_numbering(
+    active_loan, staff_a, manager_a, office_b, hn
+):
+    """Back in its office under "A-2021-00001/B", the loan is not the last number of 2021
+    (found by the figures property test: the next application failed)."""
+    from ..factories import MembershipFactory, UserFactory, VillageFactory
+
+    staff_b = UserFactory(username="staff_b_numbers")
+    MembershipFactory(user=staff_b, office=office_b, role="staff")
+    there = services.loan_transfer(
+        loan=active_loan,
+        to_office=office_b,
+        to_village=VillageFactory(commune__office=office_b),
+        value_date=D(2021, 6, 1),
+        user=staff_a,
+        idempotency_key=key(),
+    )
+    moved = Loan.objects.get(office=office_b)
+    services.loan_transfer(
+        loan=moved,
+        to_office=active_loan.office,
+        to_village=active_loan.household.village
+        or VillageFactory(commune__office=active_loan.office),
+        value_date=D(2021, 6, 2),
+        user=staff_b,
+        idempotency_key=key(),
+    )
+    back = Loan.objects.filter(office=active_loan.office).exclude(pk=active_loan.pk).get()
+    assert back.number == f"{active_loan.number}/{office_b.code}"
+    assert there is not None
+    loan = services.loan_apply(
+        household=back.household,
+        programme=hn,
+        amount=10_000_000,
+        term_months=24,
+        applied_on=D(2021, 6, 3),
+        user=staff_a,
+        group=back.group,
+    )
+    assert loan.number == f"{active_loan.office.code}-2021-00002"
