@@ -163,6 +163,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+# A month's figures from a month-end snapshot share the changed loans out over this many
+# database sessions (reports.delta) once there are this many entries since the snapshot.
+REPORT_SESSIONS = env_int("REPORT_SESSIONS", 2)
+REPORT_SHARE_MIN_ENTRIES = env_int("REPORT_SHARE_MIN_ENTRIES", 20_000)
+
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
 DJANGO_TABLES2_TABLE_ATTRS = {"class": "table table-sm table-hover align-middle"}
 

@@ -20,11 +20,13 @@ same figures (tests/reports).
 
 import datetime as dt
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
+from .delta import can_share, delta_figure_rows
 from .snapshots import snapshot_before
-from .sql import FAST_FIGURES_SQL, FIGURES_SQL, REPORT_SESSION_SQL
+from .sql import FIGURES_SQL, REPORT_SESSION_SQL
 
 AMOUNT_KEYS = (
     "opening",
@@ -55,7 +57,8 @@ def _empty(code: str = "", name: str = "") -> dict:
 # How figures_for_period reads the balances before the period (reports/sql.py): "ledger" sums
 # every entry; "snapshot" takes each loan's row of the newest month-end snapshot before the
 # period and adds its later entries; "delta" takes the snapshot's roll-up and adds only the
-# loans that changed since; "auto" picks "delta" when few loans changed, else "snapshot".
+# loans that changed since (reports.delta); "auto" picks "delta" when few loans changed, else
+# "snapshot".
 METHODS = ("auto", "delta", "snapshot", "ledger")
 # "delta" costs ~4 times more per changed loan than "snapshot" per loan (BIG, June 2021).
 DELTA_SHARE = 4
@@ -69,7 +72,10 @@ def figures_for_period(*, office, start: dt.date, as_of: dt.date, method: str = 
         raise ValueError("as_of is before start")
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}")
-    with transaction.atomic(), connection.cursor() as cursor:
+    # No savepoint of its own: a snapshot to share with parallel sessions cannot be exported
+    # from one (reports.delta).
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        shareable = method in ("auto", "delta") and can_share()
         cursor.execute(REPORT_SESSION_SQL)
         snapshot = None
         if method != "ledger":
@@ -83,7 +89,6 @@ def figures_for_period(*, office, start: dt.date, as_of: dt.date, method: str = 
             "direct": DIRECT,
             "direct_name": _("Direct loans"),
         }
-        query = FIGURES_SQL
         if snapshot is not None:
             params.update(
                 snapshot=snapshot.pk,
@@ -93,26 +98,28 @@ def figures_for_period(*, office, start: dt.date, as_of: dt.date, method: str = 
                 seen_txid=snapshot.seen_txid,
                 seen_change=snapshot.seen_change,
             )
-            if method == "delta" or (
-                method == "auto" and _few_changes(cursor, params, limit=snapshot.loans)
-            ):
-                query = FAST_FIGURES_SQL
-        cursor.execute(query, params)
+            if method in ("auto", "delta"):
+                few = max(1, snapshot.loans // DELTA_SHARE)
+                changes = _entries_since(cursor, params, cap=few)
+                if method == "delta" or changes < few:
+                    many = changes >= settings.REPORT_SHARE_MIN_ENTRIES
+                    shares = settings.REPORT_SESSIONS if shareable and many else 1
+                    return _figures_from_rows(delta_figure_rows(params=params, shares=shares))
+        cursor.execute(FIGURES_SQL, params)
         rows = cursor.fetchall()
     return _figures_from_rows(rows)
 
 
-def _few_changes(cursor, params: dict, *, limit: int) -> bool:
-    """Whether the office's entries dated after the snapshot, up to as_of, are fewer than a
-    DELTA_SHARE-th of the snapshot's loans (counted on the covering index, stopping there)."""
-    threshold = max(1, limit // DELTA_SHARE)
+def _entries_since(cursor, params: dict, *, cap: int) -> int:
+    """The office's entries dated after the snapshot, up to as_of, counted up to `cap` (on the
+    covering index, stopping there)."""
     cursor.execute(
         "SELECT COUNT(*) FROM (SELECT 1 FROM loans_loantransaction"
         " WHERE office_id = %(office)s AND value_date > %(since)s AND value_date <= %(as_of)s"
-        " LIMIT %(threshold)s) e",
-        {**params, "threshold": threshold},
+        " LIMIT %(cap)s) e",
+        {**params, "cap": cap},
     )
-    return cursor.fetchone()[0] < threshold
+    return cursor.fetchone()[0]
 
 
 def _figures_from_rows(rows: list[tuple]) -> dict:

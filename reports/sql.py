@@ -1,17 +1,19 @@
-"""The SQL of the period figures and of the month-end snapshots (used by reports.selectors and
-reports.snapshots). Parameters: office, start, as_of; snapshot (a MonthEndSnapshot id or NULL)
-and since (its month end, or 0001-01-01 without one).
+"""The SQL of the period figures and of the month-end snapshots (used by reports.selectors,
+reports.delta and reports.snapshots). Parameters: office, start, as_of; snapshot (a
+MonthEndSnapshot id or NULL) and since (its month end, or 0001-01-01 without one).
 
 Two ways to the same figures:
 
 - FIGURES_SQL (the reference): every loan's balances = its snapshot row + its entries dated after
   the snapshot (or all its entries without one), joined to its current breakdown keys and rolled
   up with GROUPING SETS. Cost: every loan of the office.
-- FAST_FIGURES_SQL, when a snapshot exists: the snapshot's rolled-up totals (MonthEndTotal) plus,
-  for the loans that changed since (an entry dated after the snapshot, or a breakdown key changed,
-  DimensionChange) and the other loans of their households (for the distinct-customer counts),
-  their new figures under their current keys minus their snapshot figures under their snapshot
-  keys. Cost: the changed loans only.
+- the delta statements, when a snapshot exists (reports.delta): DELTA_SQL sums, for the loans
+  that changed since (an entry dated after the snapshot, or a breakdown key changed,
+  DimensionChange), what moved under their keys (a rekeyed loan: its whole figures under its
+  keys now, minus its snapshot figures under the snapshot's keys); CUSTOMERS_SQL recounts the
+  households where a loan gained or lost a balance or was rekeyed; COMBINE_SQL adds both to the
+  snapshot's rolled-up totals (MonthEndTotal). Cost: the changed loans only, shared by loan id
+  (DELTA_SQL) and household id (CUSTOMERS_SQL) over parallel sessions.
 """
 
 # The report query reads a million rows once: compiling it (JIT) cost 5 s, and 4 MB of work
@@ -28,38 +30,52 @@ FLOW_KINDS = (
     ("transferred_in", "transfer_in"),
 )
 FLOWS = ",\n".join(
-    "           SUM(CASE WHEN t.kind = 'reversal' THEN -t.amount ELSE t.amount END)\n"
-    f"               FILTER (WHERE t.value_date >= %(start)s AND t.counted_kind = '{kind}')"
+    f"           (SUM(t.signed) FILTER (WHERE t.in_period AND t.counted_kind = '{kind}'))::bigint"
     f" AS {column}"
     for column, kind in FLOW_KINDS
 )
 
 # Each loan's entries dated in (since, as_of]: balance movements, flows in [start, as_of] (a
 # reversal negatively, in the column of the entry it cancels, on its own value date), its first
-# disbursement not reversed by as_of among them, and whether one of them reverses a disbursement.
+# disbursement among them, and whether one of them reverses a disbursement. A reversal is dated
+# on or after its entry (services, importer and seed all refuse otherwise), so a disbursement in
+# the window reversed by as_of has its reversal in the window too: then first_disbursed() asks
+# the ledger, otherwise the window's first disbursement stands.
 MOVES = (
     """
 moves AS (
     SELECT t.loan_id,
-           SUM(t.d_outstanding) FILTER (WHERE t.value_date < %(start)s) AS d_opening,
-           SUM(t.d_outstanding) AS d_closing,
-           SUM(t.d_overdue) AS d_overdue,
-           SUM(t.d_frozen) AS d_frozen,
+           COALESCE(SUM(t.d_outstanding) FILTER (WHERE NOT t.in_period), 0)::bigint
+               AS d_opening,
+           SUM(t.d_outstanding)::bigint AS d_closing,
+           SUM(t.d_overdue)::bigint AS d_overdue,
+           SUM(t.d_frozen)::bigint AS d_frozen,
 """
     + FLOWS
     + """,
-           MIN(t.value_date) FILTER (WHERE t.kind = 'disbursement' AND r.id IS NULL)
-               AS first_disbursed,
+           MIN(t.value_date) FILTER (WHERE t.kind = 'disbursement') AS first_disbursed,
            BOOL_OR(t.kind = 'reversal' AND t.counted_kind = 'disbursement')
                AS disbursement_reversed
-      FROM loans_loantransaction t
-      -- the reversal (if any, by as_of) of each entry: reverses_id is unique
-      LEFT JOIN loans_loantransaction r
-             ON r.reverses_id = t.id AND r.value_date <= %(as_of)s
-     WHERE t.office_id = %(office)s AND t.value_date > %(since)s AND t.value_date <= %(as_of)s
+      -- OFFSET 0: each entry's sign and period computed once, not once per column
+      FROM (SELECT t.loan_id, t.kind, t.counted_kind, t.value_date, t.d_outstanding,
+                   t.d_overdue, t.d_frozen, t.value_date >= %(start)s AS in_period,
+                   CASE WHEN t.kind = 'reversal' THEN -t.amount ELSE t.amount END AS signed
+              FROM loans_loantransaction t
+             WHERE t.office_id = %(office)s AND t.value_date > %(since)s
+               AND t.value_date <= %(as_of)s{share}
+            OFFSET 0) t
      GROUP BY t.loan_id
 )"""
 )
+
+# One share of the loans (a parallel worker's: reports.delta), by loan id.
+SHARE = " AND {column} %% %(shares)s = %(share)s"
+
+
+def moves(*, shared: bool = False) -> str:
+    """MOVES, for every loan or (shared) for the loans of one share."""
+    return MOVES.replace("{share}", SHARE.format(column="t.loan_id") if shared else "")
+
 
 # A loan's first disbursement not reversed by as_of, asked of the ledger: for a loan one of whose
 # window entries reverses a disbursement (the snapshot's first disbursement may be the one).
@@ -91,7 +107,7 @@ snap AS (
       FROM reports_monthendbalance
      WHERE snapshot_id = %(snapshot)s
 ),"""
-    + MOVES
+    + moves()
     + """,
 balances AS (
     SELECT COALESCE(m.loan_id, s.loan_id) AS loan_id,
@@ -233,19 +249,84 @@ dirty AS (
       FROM reports_dimensionchange
      WHERE txid >= %(seen_xmin)s
        AND (NOT pg_visible_in_snapshot(txid::text::xid8, %(seen)s::pg_snapshot)
-            OR (txid = %(seen_txid)s AND id > %(seen_change)s))
+            OR (txid = %(seen_txid)s AND id > %(seen_change)s)){share}
 )"""
 
-FAST_FIGURES_SQL = (
+# What the delta statements hand on (reports.delta), as one array per column: the changed loans
+# of a share summed by key, the loans that may change a customer count, and the customer counts'
+# difference per key.
+DELTA_COLUMNS = (
+    ("dimension", "text"),
+    ("key", "bigint"),
+    *(
+        (column, "bigint")
+        for column in (
+            "loans",
+            "opening",
+            "disbursed",
+            "collected",
+            "written_off",
+            "interest_collected",
+            "transferred_out",
+            "transferred_in",
+            "closing",
+            "overdue",
+            "frozen",
+            "loan_turns",
+            "workers_employed",
+            "works_built",
+        )
+    ),
+)
+FLIP_COLUMNS = (
+    ("loan_id", "bigint"),
+    ("in_snapshot", "boolean"),
+    ("s_household_id", "bigint"),
+    ("rekeyed", "boolean"),
+    ("household_id", "bigint"),
+    ("programme_id", "bigint"),
+    ("commune_id", "bigint"),
+    ("organisation_id", "bigint"),
+    ("group_id", "bigint"),
+    ("has", "boolean"),
+)
+CUSTOMER_COLUMNS = (("dimension", "text"), ("key", "bigint"), ("customers", "bigint"))
+# The FLIP_COLUMNS of `after` (has: a balance now).
+FLIP_SOURCES = {"has": "closing > 0"}
+
+
+def arrays(columns) -> str:
+    """One array (as text) per column: array_in parses it back in one go, where a JSON field
+    access would parse the whole element again."""
+    return ", ".join(
+        f"array_agg(({FLIP_SOURCES.get(name, name)})::{kind})::text AS {name}"
+        for name, kind in columns
+    )
+
+
+def unnest(columns, *, prefix: str) -> str:
+    """The rows of the array parameters %(<prefix>_<column>)s (arrays())."""
+    return (
+        "unnest("
+        + ", ".join(f"%({prefix}_{name})s::{kind}[]" for name, kind in columns)
+        + ") AS "
+        + prefix
+        + "("
+        + ", ".join(name for name, _kind in columns)
+        + ")"
+    )
+
+
+DELTA_SQL = (
     "WITH"
-    + MOVES
+    + moves(shared=True)
     + ","
-    + DIRTY
+    + DIRTY.replace("{share}", SHARE.format(column="loan_id"))
     + """,
--- the loans that changed since the snapshot: entries dated after it, or keys changed (those the
--- snapshot holds); with their snapshot row (s_*) where they have one
+-- the loans that changed since the snapshot: entries dated after it (in loan order, each with
+-- its snapshot row looked up by the primary key), or keys changed with no entry since
 changed AS (
-    SELECT i.loan_id, s.loan_id AS s_loan_id,
+    SELECT m.loan_id, s.loan_id IS NOT NULL AS in_snapshot,
            s.household_id AS s_household_id, s.programme_id AS s_programme_id,
            s.commune_id AS s_commune_id, s.organisation_id AS s_organisation_id,
            s.group_id AS s_group_id, COALESCE(s.outstanding, 0) AS s_outstanding,
@@ -253,120 +334,147 @@ changed AS (
            s.first_disbursed AS s_first_disbursed,
            m.d_opening, m.d_closing, m.d_overdue, m.d_frozen, m.disbursed, m.collected,
            m.written_off, m.interest_collected, m.transferred_out, m.transferred_in,
-           m.first_disbursed, m.disbursement_reversed
-      FROM (SELECT loan_id FROM moves UNION SELECT loan_id FROM dirty) i
-      -- looked up by loan (the primary key), not by scanning the snapshot
+           m.first_disbursed, m.disbursement_reversed,
+           EXISTS (SELECT 1 FROM dirty d WHERE d.loan_id = m.loan_id) AS dirty
+      FROM (SELECT * FROM moves ORDER BY loan_id) m
       LEFT JOIN LATERAL (
           SELECT * FROM reports_monthendbalance s
-           WHERE s.snapshot_id = %(snapshot)s AND s.loan_id = i.loan_id
+           WHERE s.snapshot_id = %(snapshot)s AND s.loan_id = m.loan_id
           OFFSET 0) s ON true
-      LEFT JOIN moves m ON m.loan_id = i.loan_id
-     WHERE m.loan_id IS NOT NULL OR s.loan_id IS NOT NULL
+    UNION ALL
+    SELECT s.loan_id, true, s.household_id, s.programme_id, s.commune_id, s.organisation_id,
+           s.group_id, s.outstanding, s.overdue, s.frozen, s.first_disbursed,
+           0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, true
+      FROM dirty d
+      JOIN reports_monthendbalance s ON s.snapshot_id = %(snapshot)s AND s.loan_id = d.loan_id
+     WHERE NOT EXISTS (SELECT 1 FROM moves m WHERE m.loan_id = d.loan_id)
 ),
--- the current keys of the changed loans that are new since the snapshot or whose keys changed
-rekeyed AS ("""
-    + keys(columns="c.loan_id", source="changed c", alias="c", few=True)
-    + """
-     WHERE c.s_loan_id IS NULL OR c.loan_id IN (SELECT loan_id FROM dirty)
-),
--- each changed loan now: its keys (the snapshot's unless rekeyed) and figures
-after AS (
-    SELECT c.*,
+-- each changed loan now: its keys (the snapshot's, or looked up for a loan new since the
+-- snapshot or whose keys changed) and balances, and whether it is a loan turn of the period
+after AS MATERIALIZED (
+    SELECT c.*, k.loan_id IS NOT NULL AS rekeyed,
            COALESCE(k.household_id, c.s_household_id) AS household_id,
            COALESCE(k.programme_id, c.s_programme_id) AS programme_id,
            COALESCE(k.commune_id, c.s_commune_id) AS commune_id,
            CASE WHEN k.loan_id IS NULL THEN c.s_organisation_id ELSE k.organisation_id END
                AS organisation_id,
            CASE WHEN k.loan_id IS NULL THEN c.s_group_id ELSE k.group_id END AS group_id,
-           c.s_outstanding + COALESCE(c.d_opening, 0) AS opening,
-           c.s_outstanding + COALESCE(c.d_closing, 0) AS closing,
-           c.s_overdue + COALESCE(c.d_overdue, 0) AS overdue,
-           c.s_frozen + COALESCE(c.d_frozen, 0) AS frozen,
+           k.workers_employed, k.works_built,
+           c.s_outstanding + c.d_closing AS closing,
            ("""
     + first_disbursed(moves="c", snapshot="c.s_first_disbursed")
-    + """ >= %(start)s) IS TRUE AS is_turn,
-           -- whether the loan can change its household's customer count somewhere: it gains
-           -- or loses a balance, or its keys changed
-           (k.loan_id IS NOT NULL
-            OR (c.s_outstanding > 0) <> (c.s_outstanding + COALESCE(c.d_closing, 0) > 0))
-               AS flips
+    + """ >= %(start)s) IS TRUE AS is_turn
       FROM changed c
-      LEFT JOIN rekeyed k ON k.loan_id = c.loan_id
+      -- looked up only for those loans (the condition gates the lookup)
+      LEFT JOIN LATERAL ("""
+    + keys(
+        columns="n.loan_id",
+        source="(SELECT c.loan_id WHERE NOT c.in_snapshot OR c.dirty) n",
+        alias="n",
+        few=True,
+    )
+    + """
+      ) k ON true
 ),
--- additive figures: each changed loan's figures now under its keys now, minus its snapshot
--- figures under the snapshot's keys
+-- one row per changed loan under its keys now: a loan whose keys did not change adds what
+-- moved; a rekeyed one adds its whole figures there and takes its snapshot figures out of its
+-- snapshot keys (second part)
+parts AS (
+    SELECT programme_id, commune_id, organisation_id, group_id,
+           CASE WHEN rekeyed THEN 1 ELSE 0 END AS loans,
+           CASE WHEN rekeyed THEN s_outstanding ELSE 0 END + d_opening AS opening,
+           CASE WHEN rekeyed THEN s_outstanding ELSE 0 END + d_closing AS closing,
+           CASE WHEN rekeyed THEN s_overdue ELSE 0 END + d_overdue AS overdue,
+           CASE WHEN rekeyed THEN s_frozen ELSE 0 END + d_frozen AS frozen,
+           disbursed, collected, written_off, interest_collected, transferred_out,
+           transferred_in, is_turn::int AS loan_turns,
+           CASE WHEN is_turn THEN COALESCE(workers_employed, (
+               SELECT l.workers_employed FROM loans_loan l WHERE l.id = after.loan_id)) END
+               AS workers_employed,
+           CASE WHEN is_turn THEN COALESCE(works_built, (
+               SELECT l.works_built FROM loans_loan l WHERE l.id = after.loan_id)) END
+               AS works_built
+      FROM after
+    UNION ALL
+    SELECT s_programme_id, s_commune_id, s_organisation_id, s_group_id, -1,
+           -s_outstanding, -s_outstanding, -s_overdue, -s_frozen,
+           NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL
+      FROM after
+     WHERE rekeyed AND in_snapshot
+),
 delta AS (
     SELECT """
     + DIMENSION_KEY
     + """,
-           SUM(sign) AS loans, SUM(sign * opening) AS opening, SUM(disbursed) AS disbursed,
+           SUM(loans) AS loans, SUM(opening) AS opening, SUM(disbursed) AS disbursed,
            SUM(collected) AS collected, SUM(written_off) AS written_off,
            SUM(interest_collected) AS interest_collected,
            SUM(transferred_out) AS transferred_out, SUM(transferred_in) AS transferred_in,
-           SUM(sign * closing) AS closing, SUM(sign * overdue) AS overdue,
-           SUM(sign * frozen) AS frozen,
-           COUNT(*) FILTER (WHERE is_turn) AS loan_turns,
-           SUM(workers_employed) FILTER (WHERE is_turn) AS workers_employed,
-           SUM(works_built) FILTER (WHERE is_turn) AS works_built
-      FROM (
-        SELECT -1 AS sign, s_household_id AS household_id, s_programme_id AS programme_id,
-               s_commune_id AS commune_id, s_organisation_id AS organisation_id,
-               s_group_id AS group_id, s_outstanding AS opening, s_outstanding AS closing,
-               s_overdue AS overdue, s_frozen AS frozen, NULL::bigint AS disbursed,
-               NULL::bigint AS collected, NULL::bigint AS written_off,
-               NULL::bigint AS interest_collected, NULL::bigint AS transferred_out,
-               NULL::bigint AS transferred_in, false AS is_turn, 0 AS workers_employed,
-               0 AS works_built
-          FROM after WHERE s_loan_id IS NOT NULL
-        UNION ALL
-        SELECT 1, household_id, programme_id, commune_id, organisation_id, group_id,
-               opening, closing, overdue, frozen, disbursed, collected, written_off,
-               interest_collected, transferred_out, transferred_in, is_turn,
-               CASE WHEN is_turn THEN (SELECT l.workers_employed FROM loans_loan l
-                                        WHERE l.id = after.loan_id) END,
-               CASE WHEN is_turn THEN (SELECT l.works_built FROM loans_loan l
-                                        WHERE l.id = after.loan_id) END
-          FROM after
-      ) d
+           SUM(closing) AS closing, SUM(overdue) AS overdue, SUM(frozen) AS frozen,
+           SUM(loan_turns) AS loan_turns, SUM(workers_employed) AS workers_employed,
+           SUM(works_built) AS works_built
+      FROM parts
      GROUP BY """
     + GROUPING
     + """
+)
+-- the changed loans of the share summed by key, and the loans that may change a customer count:
+-- they gained or lost a balance, or were rekeyed (as arrays: reports.delta)
+SELECT *
+  FROM (SELECT """
+    + arrays(DELTA_COLUMNS)
+    + """ FROM delta) d,
+       (SELECT """
+    + arrays(FLIP_COLUMNS)
+    + """ FROM after WHERE rekeyed OR (s_outstanding > 0) <> (closing > 0)) f
+"""
+)
+
+# Customers with a balance, recounted for the households where a loan gained or lost a balance
+# or was rekeyed (%(flips)s: DELTA_SQL's second column, every share's) and for the households of
+# one share: a loan that did neither has a balance now exactly where it had one. The difference
+# per key to the snapshot's count.
+CUSTOMERS_SQL = (
+    """
+WITH flips AS (
+    SELECT * FROM """
+    + unnest(FLIP_COLUMNS, prefix="f")
+    + """
 ),
--- customers: recounted for the households where a loan flips (before: their snapshot loans;
--- now: the same loans as they are now, and their new loans)
-flipped AS (
-    SELECT s_household_id AS household_id FROM after WHERE flips AND s_loan_id IS NOT NULL
-    UNION
-    SELECT household_id FROM after WHERE flips
+flipped AS MATERIALIZED (
+    SELECT household_id FROM (
+        SELECT s_household_id AS household_id FROM flips WHERE in_snapshot
+        UNION
+        SELECT household_id FROM flips
+    ) h
+     WHERE household_id %% %(shares)s = %(share)s
 ),
+-- their loans at the snapshot, each household's looked up by the index
+their_loans AS MATERIALIZED (
+    SELECT s.*
+      FROM flipped f
+     CROSS JOIN LATERAL (
+          SELECT * FROM reports_monthendbalance s
+           WHERE s.snapshot_id = %(snapshot)s AND s.household_id = f.household_id
+          OFFSET 0) s
+),
+-- whether each of those loans had a balance at the snapshot (under the snapshot's keys) and
+-- has one now (under its keys now: the snapshot's, unless it was rekeyed: second part)
 recount AS (
-    SELECT -1 AS sign, s.household_id, s.programme_id, s.commune_id, s.organisation_id,
-           s.group_id, s.outstanding > 0 AS has_balance
-      FROM reports_monthendbalance s
-     WHERE s.snapshot_id = %(snapshot)s
-       AND s.household_id IN (SELECT household_id FROM flipped)
+    SELECT s.household_id, s.programme_id, s.commune_id, s.organisation_id, s.group_id,
+           s.outstanding > 0 AS had,
+           NOT COALESCE(a.rekeyed, false) AND COALESCE(a.has, s.outstanding > 0) AS has
+      FROM their_loans s
+      LEFT JOIN flips a ON a.loan_id = s.loan_id
     UNION ALL
-    SELECT 1, COALESCE(a.household_id, s.household_id), COALESCE(a.programme_id, s.programme_id),
-           COALESCE(a.commune_id, s.commune_id),
-           CASE WHEN a.loan_id IS NULL THEN s.organisation_id ELSE a.organisation_id END,
-           CASE WHEN a.loan_id IS NULL THEN s.group_id ELSE a.group_id END,
-           COALESCE(a.closing, s.outstanding) > 0
-      FROM reports_monthendbalance s
-      LEFT JOIN after a ON a.loan_id = s.loan_id
-     WHERE s.snapshot_id = %(snapshot)s
-       AND s.household_id IN (SELECT household_id FROM flipped)
-    UNION ALL
-    SELECT 1, household_id, programme_id, commune_id, organisation_id, group_id, closing > 0
-      FROM after
-     WHERE s_loan_id IS NULL AND household_id IN (SELECT household_id FROM flipped)
+    SELECT household_id, programme_id, commune_id, organisation_id, group_id, false, true
+      FROM flips
+     WHERE rekeyed AND has AND household_id %% %(shares)s = %(share)s
 ),
--- whether each recounted household had and has a balance under each key (hashed, not sorted:
--- no DISTINCT), then the difference per key
 households AS (
     SELECT GROUPING(programme_id, commune_id, organisation_id, group_id) AS level,
            programme_id, commune_id, organisation_id, group_id,
-           COALESCE(BOOL_OR(has_balance) FILTER (WHERE sign = 1), false) AS has,
-           COALESCE(BOOL_OR(has_balance) FILTER (WHERE sign = -1), false) AS had
+           BOOL_OR(had) AS had, BOOL_OR(has) AS has
       FROM recount
      GROUP BY GROUPING SETS ((household_id), (household_id, programme_id),
                              (household_id, commune_id), (household_id, organisation_id),
@@ -378,38 +486,74 @@ customers AS (
                AS dimension,
            CASE level WHEN 7 THEN programme_id WHEN 11 THEN commune_id
                       WHEN 13 THEN organisation_id WHEN 14 THEN group_id END AS key,
-           SUM(has::int - had::int) AS customers
+           SUM(has::int - had::int)::bigint AS customers
       FROM households
+     WHERE had <> has
      GROUP BY 1, 2
-),
-base AS (
-    SELECT dimension, key, loans, outstanding, overdue, frozen, customers
-      FROM reports_monthendtotal
-     WHERE snapshot_id = %(snapshot)s
-),
-figures AS (
-    SELECT COALESCE(b.dimension, d.dimension, u.dimension) AS dimension,
-           COALESCE(b.key, d.key, u.key) AS key,
-           COALESCE(b.loans, 0) + COALESCE(d.loans, 0) AS loans,
-           COALESCE(b.outstanding, 0) + COALESCE(d.opening, 0) AS opening,
-           COALESCE(d.disbursed, 0) AS disbursed, COALESCE(d.collected, 0) AS collected,
-           COALESCE(d.written_off, 0) AS written_off,
-           COALESCE(d.interest_collected, 0) AS interest_collected,
-           COALESCE(d.transferred_out, 0) AS transferred_out,
-           COALESCE(d.transferred_in, 0) AS transferred_in,
-           COALESCE(b.outstanding, 0) + COALESCE(d.closing, 0) AS closing,
-           COALESCE(b.overdue, 0) + COALESCE(d.overdue, 0) AS overdue,
-           COALESCE(b.frozen, 0) + COALESCE(d.frozen, 0) AS frozen,
-           COALESCE(b.customers, 0) + COALESCE(u.customers, 0) AS customers,
-           COALESCE(d.loan_turns, 0) AS loan_turns,
-           COALESCE(d.workers_employed, 0) AS workers_employed,
-           COALESCE(d.works_built, 0) AS works_built
-      FROM base b
-      FULL JOIN delta d
-        ON d.dimension = b.dimension AND COALESCE(d.key, -1) = COALESCE(b.key, -1)
-      FULL JOIN customers u
-        ON u.dimension = COALESCE(b.dimension, d.dimension)
-       AND COALESCE(u.key, -1) = COALESCE(b.key, d.key, -1)
+)
+SELECT """
+    + arrays(CUSTOMER_COLUMNS)
+    + """ FROM customers
+"""
+)
+
+# The figures rows (NAMED) of the snapshot's totals plus every share's DELTA_SQL and
+# CUSTOMERS_SQL arrays.
+COMBINE_SQL = (
+    """
+WITH figures AS (
+    SELECT dimension, key, SUM(loans)::bigint AS loans, SUM(opening)::bigint AS opening,
+           SUM(disbursed)::bigint AS disbursed, SUM(collected)::bigint AS collected,
+           SUM(written_off)::bigint AS written_off,
+           SUM(interest_collected)::bigint AS interest_collected,
+           SUM(transferred_out)::bigint AS transferred_out,
+           SUM(transferred_in)::bigint AS transferred_in, SUM(closing)::bigint AS closing,
+           SUM(overdue)::bigint AS overdue, SUM(frozen)::bigint AS frozen,
+           SUM(customers)::bigint AS customers, SUM(loan_turns)::bigint AS loan_turns,
+           SUM(workers_employed)::bigint AS workers_employed,
+           SUM(works_built)::bigint AS works_built
+      -- summed, not joined: a join on the text dimension sorted by collation
+      FROM (
+        SELECT dimension::text, key, loans, outstanding AS opening, 0::bigint AS disbursed,
+               0::bigint AS collected, 0::bigint AS written_off, 0::bigint AS interest_collected,
+               0::bigint AS transferred_out, 0::bigint AS transferred_in,
+               outstanding AS closing, overdue, frozen, customers, 0::bigint AS loan_turns,
+               0::bigint AS workers_employed, 0::bigint AS works_built
+          FROM reports_monthendtotal
+         WHERE snapshot_id = %(snapshot)s
+        UNION ALL
+        SELECT dimension, key, """
+    + ", ".join(
+        f"COALESCE({name}, 0)" if name in dict(DELTA_COLUMNS) else "0"
+        for name in (
+            "loans",
+            "opening",
+            "disbursed",
+            "collected",
+            "written_off",
+            "interest_collected",
+            "transferred_out",
+            "transferred_in",
+            "closing",
+            "overdue",
+            "frozen",
+            "customers",
+            "loan_turns",
+            "workers_employed",
+            "works_built",
+        )
+    )
+    + """
+          FROM """
+    + unnest(DELTA_COLUMNS, prefix="d")
+    + """
+        UNION ALL
+        SELECT dimension, key, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, customers, 0, 0, 0
+          FROM """
+    + unnest(CUSTOMER_COLUMNS, prefix="c")
+    + """
+      ) parts
+     GROUP BY dimension, key
 )"""
     + NAMED
 )
