@@ -103,7 +103,7 @@ def figures_for_period(*, office, start: dt.date, as_of: dt.date, method: str = 
                 changes = _entries_since(cursor, params, cap=few)
                 if method == "delta" or changes < few:
                     many = changes >= settings.REPORT_SHARE_MIN_ENTRIES
-                    shares = settings.REPORT_SESSIONS if shareable and many else 1
+                    shares = max(1, settings.REPORT_SESSIONS) if shareable and many else 1
                     return _figures_from_rows(delta_figure_rows(params=params, shares=shares))
         cursor.execute(FIGURES_SQL, params)
         rows = cursor.fetchall()

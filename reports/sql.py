@@ -175,13 +175,24 @@ CASE WHEN GROUPING(programme_id) = 0 THEN programme_id
      WHEN GROUPING(organisation_id) = 0 THEN organisation_id
      WHEN GROUPING(group_id) = 0 THEN group_id END AS key"""
 
-FIGURE_COLUMNS = (
-    "opening, disbursed, collected, written_off, interest_collected, transferred_out, "
-    "transferred_in, closing, overdue, frozen, customers, loan_turns, workers_employed, "
-    "works_built"
+FIGURES = (
+    "opening",
+    "disbursed",
+    "collected",
+    "written_off",
+    "interest_collected",
+    "transferred_out",
+    "transferred_in",
+    "closing",
+    "overdue",
+    "frozen",
+    "customers",
+    "loan_turns",
+    "workers_employed",
+    "works_built",
 )
 
-# The figures rows (dimension, key, loans and FIGURE_COLUMNS) named: code, name and sort orders.
+# The figures rows (dimension, key, loans and FIGURES) named: code, name and sort orders.
 # A row whose loans all left its key since the snapshot (loans = 0) is not a row.
 NAMED = (
     """
@@ -193,7 +204,7 @@ SELECT f.dimension,
             WHEN 'organisation' THEN COALESCE(o.name, %(direct_name)s)
             WHEN 'group' THEN COALESCE(g.name, %(direct_name)s) END,
        """
-    + ", ".join(f"f.{c.strip()}" for c in FIGURE_COLUMNS.split(","))
+    + ", ".join(f"f.{name}" for name in FIGURES)
     + """,
        p.sort_order, COALESCE(o.id, 99)
   FROM figures f
@@ -258,25 +269,7 @@ dirty AS (
 DELTA_COLUMNS = (
     ("dimension", "text"),
     ("key", "bigint"),
-    *(
-        (column, "bigint")
-        for column in (
-            "loans",
-            "opening",
-            "disbursed",
-            "collected",
-            "written_off",
-            "interest_collected",
-            "transferred_out",
-            "transferred_in",
-            "closing",
-            "overdue",
-            "frozen",
-            "loan_turns",
-            "workers_employed",
-            "works_built",
-        )
-    ),
+    *((name, "bigint") for name in ("loans", *FIGURES) if name != "customers"),
 )
 FLIP_COLUMNS = (
     ("loan_id", "bigint"),
@@ -525,23 +518,7 @@ WITH figures AS (
         SELECT dimension, key, """
     + ", ".join(
         f"COALESCE({name}, 0)" if name in dict(DELTA_COLUMNS) else "0"
-        for name in (
-            "loans",
-            "opening",
-            "disbursed",
-            "collected",
-            "written_off",
-            "interest_collected",
-            "transferred_out",
-            "transferred_in",
-            "closing",
-            "overdue",
-            "frozen",
-            "customers",
-            "loan_turns",
-            "workers_employed",
-            "works_built",
-        )
+        for name in ("loans", *FIGURES)
     )
     + """
           FROM """
