@@ -35,7 +35,7 @@ def _loan(household, staff, manager, programme, amount, day):
     return loan
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_parallel_sessions_give_the_ledgers_figures(
     active_loan, staff_a, manager_a, hn, settings, monkeypatch
 ):
