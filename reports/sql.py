@@ -284,17 +284,12 @@ FLIP_COLUMNS = (
     ("has", "boolean"),
 )
 CUSTOMER_COLUMNS = (("dimension", "text"), ("key", "bigint"), ("customers", "bigint"))
-# The FLIP_COLUMNS of `after` (has: a balance now).
-FLIP_SOURCES = {"has": "closing > 0"}
 
 
 def arrays(columns) -> str:
     """One array (as text) per column: array_in parses it back in one go, where a JSON field
     access would parse the whole element again."""
-    return ", ".join(
-        f"array_agg(({FLIP_SOURCES.get(name, name)})::{kind})::text AS {name}"
-        for name, kind in columns
-    )
+    return ", ".join(f"array_agg({name}::{kind})::text AS {name}" for name, kind in columns)
 
 
 def unnest(columns, *, prefix: str) -> str:
@@ -419,7 +414,9 @@ SELECT *
     + """ FROM delta) d,
        (SELECT """
     + arrays(FLIP_COLUMNS)
-    + """ FROM after WHERE rekeyed OR (s_outstanding > 0) <> (closing > 0)) f
+    + """
+          FROM (SELECT *, closing > 0 AS has FROM after
+                 WHERE rekeyed OR (s_outstanding > 0) <> (closing > 0)) a) f
 """
 )
 
