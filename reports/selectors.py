@@ -57,10 +57,12 @@ def _empty(code: str = "", name: str = "") -> dict:
 # How figures_for_period reads the balances before the period (reports/sql.py): "ledger" sums
 # every entry; "snapshot" takes each loan's row of the newest month-end snapshot before the
 # period and adds its later entries; "delta" takes the snapshot's roll-up and adds only the
-# loans that changed since (reports.delta); "auto" picks "delta" when few loans changed, else
-# "snapshot".
+# loans that changed since (reports.delta); "auto" picks "delta" when few loans changed or when
+# it can share the work over parallel sessions, else "snapshot".
 METHODS = ("auto", "delta", "snapshot", "ledger")
-# "delta" costs ~4 times more per changed loan than "snapshot" per loan (BIG, June 2021).
+# In one session "delta" costs ~4 times more per changed loan than "snapshot" per loan (BIG,
+# June 2021). Shared over two sessions it is the cheaper even when most loans changed: BIG's
+# year to date (790,000 of 1,000,000 loans changed) took 7.8 s against 15 s.
 DELTA_SHARE = 4
 
 
@@ -100,10 +102,11 @@ def figures_for_period(*, office, start: dt.date, as_of: dt.date, method: str = 
             )
             if method in ("auto", "delta"):
                 few = max(1, snapshot.loans // DELTA_SHARE)
-                changes = _entries_since(cursor, params, cap=few)
-                if method == "delta" or changes < few:
-                    many = changes >= settings.REPORT_SHARE_MIN_ENTRIES
-                    shares = max(1, settings.REPORT_SESSIONS) if shareable and many else 1
+                many = settings.REPORT_SHARE_MIN_ENTRIES
+                changes = _entries_since(cursor, params, cap=max(few, many))
+                sessions = max(1, settings.REPORT_SESSIONS) if shareable else 1
+                shares = sessions if changes >= many else 1
+                if method == "delta" or changes < few or shares > 1:
                     return _figures_from_rows(delta_figure_rows(params=params, shares=shares))
         cursor.execute(FIGURES_SQL, params)
         rows = cursor.fetchall()
@@ -131,19 +134,24 @@ def _figures_from_rows(rows: list[tuple]) -> dict:
         "organisation": [],
         "group": [],
     }
+    width = len(FIGURE_KEYS)
+    # Thirteen thousand rows at a million loans (one per group): no per-row helpers.
     for dimension, code, name, *values in rows:
-        figures = dict(zip(FIGURE_KEYS, (int(v) for v in values[: len(FIGURE_KEYS)]), strict=True))
-        programme_order, organisation_order = values[len(FIGURE_KEYS) :]
         if dimension == "total":
-            result.update(figures)
+            result.update(zip(FIGURE_KEYS, map(int, values[:width]), strict=True))
             continue
-        sort_key = {
-            "programme": (programme_order, code),
-            "organisation": (organisation_order, code),
-        }.get(dimension, (code == DIRECT, name if dimension == "commune" else code))
-        breakdowns[dimension].append((sort_key, {"code": code, "name": name, **figures}))
+        if dimension == "programme":
+            sort_key = (values[width], code)
+        elif dimension == "organisation":
+            sort_key = (values[width + 1], code)
+        else:
+            sort_key = (code == DIRECT, name if dimension == "commune" else code)
+        row = {"code": code, "name": name}
+        row.update(zip(FIGURE_KEYS, map(int, values[:width]), strict=True))
+        breakdowns[dimension].append((sort_key, row))
     for dimension, items in breakdowns.items():
-        result[f"by_{dimension}"] = [row for _key, row in sorted(items, key=lambda i: i[0])]
+        items.sort(key=lambda item: item[0])
+        result[f"by_{dimension}"] = [row for _key, row in items]
     return result
 
 
