@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from .delta import can_share, delta_figure_rows
+from .models import MonthEndSnapshot
 from .snapshots import snapshot_before
 from .sql import FIGURES_SQL, REPORT_SESSION_SQL
 
@@ -208,29 +209,42 @@ def ratio_percent(part: int, whole: int) -> float | None:
 
 # --- Dashboard (additive) ------------------------------------------------------------------------
 
+# Principal outstanding by programme at each month end of %(ends)s: the programme totals of its
+# base snapshot (%(snapshots)s, the newest at or before it; none before the first) plus the
+# principal moved after that snapshot (%(sinces)s) up to the month end. The ledger is folded once
+# into (month, programme) movements, from the earliest base a month end needs: with a snapshot
+# every month (month_close) that is the current month only; without any, the whole ledger.
 OUTSTANDING_BY_MONTH_SQL = """
-WITH per_month AS (
-    -- the ledger folded once into (month, programme) movements of principal
+WITH based AS (
+    SELECT *
+      FROM unnest(%(ends)s::date[], %(snapshots)s::bigint[], %(sinces)s::date[])
+           AS b(month_end, snapshot_id, since)
+),
+per_month AS (
     SELECT date_trunc('month', t.value_date)::date AS month, l.programme_id,
            SUM(t.d_outstanding) AS d_outstanding
       FROM loans_loantransaction t
       JOIN loans_loan l ON l.id = t.loan_id
-     WHERE t.office_id = %(office)s AND t.value_date <= %(as_of)s
+     WHERE t.office_id = %(office)s AND t.value_date > %(after)s AND t.value_date <= %(as_of)s
      GROUP BY 1, 2
 ),
-months AS (
-    SELECT (date_trunc('month', %(as_of)s::date) - make_interval(months => n))::date AS month
-      FROM generate_series(0, %(months)s - 1) AS n
+points AS (
+    SELECT b.month_end, t.key AS programme_id, t.outstanding
+      FROM based b
+      JOIN reports_monthendtotal t
+        ON t.snapshot_id = b.snapshot_id AND t.dimension = 'programme'
+    UNION ALL
+    -- a base is a month end, so the months after it are whole months
+    SELECT b.month_end, pm.programme_id, SUM(pm.d_outstanding)
+      FROM based b
+      JOIN per_month pm ON pm.month > b.since AND pm.month <= b.month_end
+     GROUP BY 1, 2
 )
-SELECT m.month,
-       LEAST((m.month + interval '1 month' - interval '1 day')::date, %(as_of)s::date),
-       p.code, p.name,
-       COALESCE(SUM(pm.d_outstanding) FILTER (WHERE pm.month <= m.month), 0)
-  FROM months m
- CROSS JOIN per_month pm
-  JOIN loans_programme p ON p.id = pm.programme_id
- GROUP BY m.month, p.code, p.name, p.sort_order
- ORDER BY m.month, p.sort_order, p.code
+SELECT pt.month_end, p.code, p.name, COALESCE(SUM(pt.outstanding), 0)
+  FROM points pt
+  JOIN loans_programme p ON p.id = pt.programme_id
+ GROUP BY pt.month_end, p.code, p.name, p.sort_order
+ ORDER BY pt.month_end, p.sort_order, p.code
 """
 
 
@@ -245,17 +259,43 @@ def _month_ends(*, months: int, as_of: dt.date) -> list[dt.date]:
 
 def outstanding_by_month(*, office, months: int, as_of: dt.date) -> dict:
     """Principal outstanding at each of the last `months` month ends (the current month ends at
-    as_of), by programme, from one aggregation of the ledger. Returns
+    as_of), by programme: a closed month's from its snapshot, the others from the newest
+    snapshot before them plus the entries since (or the ledger where none is). Returns
     {"month_ends": [ISO dates, oldest first], "programmes": [{"code", "name", "values": [VND]}]},
     leaving out programmes with no balance in any of those months."""
+    month_ends = _month_ends(months=months, as_of=as_of)
+    snapshots = list(
+        MonthEndSnapshot.objects.filter(office=office, month_end__lte=as_of)
+        .order_by("month_end")
+        .values_list("id", "month_end")
+    )
+    bases = []
+    for end in month_ends:
+        base = (None, dt.date.min)
+        for snapshot in snapshots:
+            if snapshot[1] <= end:
+                base = snapshot
+        bases.append(base)
+    # None (every month end is a snapshot's): the planner drops the fold.
+    after = min(
+        (since for (_id, since), end in zip(bases, month_ends, strict=True) if since < end),
+        default=None,
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            OUTSTANDING_BY_MONTH_SQL, {"office": office.pk, "as_of": as_of, "months": months}
+            OUTSTANDING_BY_MONTH_SQL,
+            {
+                "office": office.pk,
+                "ends": month_ends,
+                "snapshots": [snapshot_id for snapshot_id, _since in bases],
+                "sinces": [since for _id, since in bases],
+                "after": after,
+                "as_of": as_of,
+            },
         )
         rows = cursor.fetchall()
-    month_ends = _month_ends(months=months, as_of=as_of)
     series: dict[str, dict] = {}
-    for _month, end, code, name, outstanding in rows:
+    for end, code, name, outstanding in rows:
         row = series.setdefault(code, {"code": code, "name": name, "values": {}})
         row["values"][end] = int(outstanding)
     programmes = [

@@ -246,6 +246,31 @@ def test_outstanding_by_month_equals_the_period_figures(active_loan, staff_a):
     assert hn[ends.index(dt.date(2020, 12, 31))] == 0
 
 
+def test_outstanding_by_month_from_snapshots_equals_the_period_figures(
+    active_loan, staff_a, manager_a
+):
+    """Closed months come from their snapshots, later ones from the newest snapshot plus the
+    entries since: every point is still the period figures' closing."""
+    from reports.month_close import month_close
+
+    office = active_loan.office
+    for day, amount in ((dt.date(2021, 3, 10), 7_000_000), (dt.date(2021, 5, 5), 5_000_000)):
+        if day.month == 5:
+            for month in (1, 2, 3):
+                month_close(office=office, month=dt.date(2021, month, 1), user=manager_a)
+        loan_services.loan_repay_principal(
+            loan=active_loan, amount=amount, value_date=day, user=staff_a, idempotency_key=key()
+        )
+    chart = outstanding_by_month(office=office, months=24, as_of=AS_OF)
+    ends = [dt.date.fromisoformat(d) for d in chart["month_ends"]]
+    hn = chart["programmes"][0]["values"]
+    for month_end in ends[-7:]:
+        figures = figures_for_period(office=office, start=month_end.replace(day=1), as_of=month_end)
+        closing = {row["code"]: row["closing"] for row in figures["by_programme"]}
+        assert hn[ends.index(month_end)] == closing.get("HN", 0), month_end
+    assert hn[-7:] == [0, 50_000_000, 50_000_000, 43_000_000, 43_000_000, 38_000_000, 38_000_000]
+
+
 def test_only_the_latest_closed_month_offers_reopening(client, active_loan, manager_a):
     from reports.month_close import month_close
 
