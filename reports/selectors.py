@@ -104,8 +104,9 @@ def figures_for_period(*, office, start: dt.date, as_of: dt.date, method: str = 
             if method in ("auto", "delta"):
                 few = max(1, snapshot.loans // DELTA_SHARE)
                 many = settings.REPORT_SHARE_MIN_ENTRIES
-                changes = _entries_since(cursor, params, cap=max(few, many))
                 sessions = max(1, settings.REPORT_SESSIONS) if shareable else 1
+                # Counting stops where the answer is known: sharing needs `many` entries.
+                changes = _entries_since(cursor, params, cap=many if sessions > 1 else few)
                 shares = sessions if changes >= many else 1
                 if method == "delta" or changes < few or shares > 1:
                     return _figures_from_rows(delta_figure_rows(params=params, shares=shares))
