@@ -36,6 +36,13 @@ def queued_run(active_loan, manager_a, django_capture_on_commit_callbacks):
         )
 
 
+DASHBOARD_URLS = [
+    reverse("reports:dashboard"),
+    reverse("reports:dashboard_figures"),
+    reverse("reports:dashboard_chart"),
+]
+
+
 def _run_urls(run):
     return [
         reverse("reports:detail", args=[run.pk]),
@@ -49,7 +56,7 @@ def _run_urls(run):
 def test_pages_render_for_manager_and_auditor(client, done_run, manager_a, auditor_a):
     for user in (manager_a, auditor_a):
         client.force_login(user)
-        urls = [reverse("reports:index"), reverse("reports:dashboard"), *_run_urls(done_run)]
+        urls = [reverse("reports:index"), *DASHBOARD_URLS, *_run_urls(done_run)]
         for url in urls:
             assert client.get(url).status_code == 200, (user, url)
     client.force_login(manager_a)
@@ -125,7 +132,8 @@ def test_staff_and_auditor_cannot_request_retry_or_close(
         assert reverse("reports:download", args=[done_run.pk, "pdf"]) in html  # may download
     assert ReportRun.objects.count() == 1 and not ClosedMonth.objects.exists()
     client.force_login(staff_a)
-    assert client.get(reverse("reports:dashboard")).status_code == 403
+    for url in DASHBOARD_URLS:
+        assert client.get(url).status_code == 403, url
     assert client.get(reverse("reports:download", args=[done_run.pk, "pdf"])).status_code == 200
 
 
@@ -209,10 +217,22 @@ def test_month_close_and_reopen_through_the_page(client, active_loan, manager_a)
     assert not ClosedMonth.objects.exists()
 
 
-def test_dashboard_has_the_headline_figures_and_the_chart(client, active_loan, auditor_a):
+def test_dashboard_loads_its_figures_and_chart_on_their_own(client, active_loan, auditor_a):
     client.force_login(auditor_a)
-    response = client.get(reverse("reports:dashboard"))
+    shell = client.get(reverse("reports:dashboard")).content.decode()
+    office = f"?office={active_loan.office_id}"
+    assert f'hx-get="{reverse("reports:dashboard_figures")}{office}"' in shell
+    assert f'hx-get="{reverse("reports:dashboard_chart")}{office}"' in shell
+    assert "vendor/chartjs-4.6.1/chart.umd.js" in shell
+
+    response = client.get(reverse("reports:dashboard_figures"), {"office": active_loan.office_id})
     assert response.context["year"]["disbursed"] == 50_000_000
+    assert response.context["month"]["disbursed"] == 0
+    html = response.content.decode()
+    assert 'id="dashboard-figures"' in html and 'id="dashboard-table" ' in html
+    assert 'hx-swap-oob="true"' in html
+
+    response = client.get(reverse("reports:dashboard_chart"), {"office": active_loan.office_id})
     chart = response.context["chart"]
     assert len(chart["month_ends"]) == 24 and chart["month_ends"][-1] == "2021-06-15"
     assert [p["code"] for p in chart["programmes"]] == ["HN"]
@@ -222,7 +242,6 @@ def test_dashboard_has_the_headline_figures_and_the_chart(client, active_loan, a
     data = json.loads(payload)
     assert data["programmes"][0]["values"][-1] == 50_000_000
     assert data["labels"][-1] == "06/2021"
-    assert "vendor/chartjs-4.6.1/chart.umd.js" in html
 
 
 def test_outstanding_by_month_equals_the_period_figures(active_loan, staff_a):
