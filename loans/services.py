@@ -953,7 +953,9 @@ def overdue_candidates(office: Office, up_to: dt.date):
 
 def loans_transfer_overdue(*, office: Office, up_to: dt.date, user=None) -> int:
     """Transfer to overdue, as of the day after each due date, every instalment that was
-    neither paid nor extended. Runs daily up to the business date; idempotent per loan and day."""
+    neither paid nor extended. Runs daily up to the business date; idempotent per loan and day.
+    After missed days one transfer dated up_to covers them all: a transfer dated back would come
+    before repayments already split on the balances without it."""
     count = 0
     for loan_id, target, overdue_now in overdue_candidates(office, up_to):
         loan_transfer_to_overdue(

@@ -19,7 +19,8 @@ def advance_business_dates(today: str | None = None) -> int:
 
 @shared_task
 def transfer_overdue_for_office(office_id: int, up_to: str | None = None) -> int:
-    """Transfer unpaid, un-extended instalments to overdue, day by day up to the business date."""
+    """Transfer unpaid, un-extended instalments to overdue as of the business date (missed days
+    are caught up by one transfer dated the run day, not one per missed day)."""
     office = Office.objects.get(pk=office_id)
     end = dt.date.fromisoformat(up_to) if up_to else office.business_date
     return services.loans_transfer_overdue(office=office, up_to=end)
