@@ -1030,7 +1030,10 @@ class _Importer:
                 if self.closed_through and value_date.replace(day=1) <= self.closed_through:
                     raise _Bad(
                         "value_date",
-                        _("%(m)s is closed: post a reversal in the open period instead.")
+                        _(
+                            "%(m)s is closed: date the entry in the open period "
+                            "(an earlier entry is corrected by a reversal dated there)."
+                        )
                         % {"m": value_date.strftime("%m/%Y")},
                     )
             except _Bad as bad:

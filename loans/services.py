@@ -266,7 +266,10 @@ def _check_value_date(loan: Loan, value_date: dt.date, office: Office | None = N
     if month_is_closed(office, value_date):
         raise ValidationError(
             {
-                "value_date": _("%(m)s is closed: post a reversal in the open period instead.")
+                "value_date": _(
+                    "%(m)s is closed: date the entry in the open period "
+                    "(an earlier entry is corrected by a reversal dated there)."
+                )
                 % {"m": value_date.strftime("%m/%Y")}
             }
         )

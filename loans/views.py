@@ -326,7 +326,7 @@ def entry_reverse(request, pk: int):
             "loan": loan,
             "entry": entry,
             "title": _("Reverse an entry of %(n)s") % {"n": loan.number},
-            "submit": _("Reverse"),
+            "submit": _("Post the reversal"),
             "kinds": TransactionKind,
         },
     )

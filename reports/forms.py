@@ -133,5 +133,6 @@ class ReopenForm(MonthForm):
     reason = forms.CharField(
         label=_("Reason"),
         max_length=500,
+        error_messages={"required": _("Give the reason for reopening the month.")},
         widget=forms.TextInput(attrs={"class": "form-control form-control-sm"}),
     )

@@ -71,6 +71,17 @@ def _labels() -> dict[str, str]:
     }
 
 
+def difference_labels(table: str, key: str) -> tuple[str, str]:
+    """(table, figure) of a Difference in words: "month.by_commune", "closing" → "By commune (the
+    month)", "Closing balance"."""
+    month = table.startswith("month.")
+    name = table.removeprefix("month.")
+    title = str(SHEET_TITLES.get(name, pgettext("report", "Totals")))
+    if month:
+        title = pgettext("report", "%(table)s (the month)") % {"table": title}
+    return title, _labels()[key]
+
+
 def _columns(*extra: str) -> list[Column]:
     labels = _labels()
     kinds = {

@@ -335,3 +335,32 @@ def get_run_for_user(user, pk: int, *, manage: bool = False):
         raise Http404
     check_scope(user, run.office, manage=manage)
     return run
+
+
+def month_reopenings(*, office, limit: int = 12) -> list[dict]:
+    """The latest reopenings of an office's months: which month, when, by whom and why (from the
+    history event pghistory writes when a ClosedMonth row is deleted)."""
+    from django.apps import apps
+    from django.contrib.auth import get_user_model
+
+    events = list(
+        apps.get_model("loans", "ClosedMonthEvent")
+        .objects.filter(office=office, pgh_label="delete")
+        .select_related("pgh_context")
+        .order_by("-pgh_created_at", "-pgh_id")[:limit]
+    )
+    metadata = [event.pgh_context.metadata if event.pgh_context else {} for event in events]
+    names = dict(
+        get_user_model()
+        .objects.filter(pk__in={m.get("user") for m in metadata} - {None})
+        .values_list("pk", "username")
+    )
+    return [
+        {
+            "month": event.month,
+            "at": event.pgh_created_at,
+            "by": names.get(meta.get("user"), ""),
+            "reason": meta.get("reason", ""),
+        }
+        for event, meta in zip(events, metadata, strict=True)
+    ]

@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from django_tables2 import RequestConfig
 
 from borrowers.selectors import check_scope, offices_for, role_in
@@ -28,7 +28,14 @@ from . import month_close as closing
 from . import services
 from .forms import MonthForm, PeriodForm, ReopenForm
 from .models import ReportRun
-from .selectors import figures_for_period, get_run_for_user, outstanding_by_month, runs_for_user
+from .rendering import difference_labels
+from .selectors import (
+    figures_for_period,
+    get_run_for_user,
+    month_reopenings,
+    outstanding_by_month,
+    runs_for_user,
+)
 
 CHART_MONTHS = 24
 CONTENT_TYPES = {
@@ -88,7 +95,8 @@ def _default_month(office):
 
 
 def _index_context(request, office, offices, form=None):
-    can_request = role_in(request.user, office) in MANAGE_ROLES
+    role = role_in(request.user, office)
+    can_request = role in MANAGE_ROLES
     table = ReportRunTable(runs_for_user(request.user).filter(office=office))
     RequestConfig(request, paginate={"per_page": 20}).configure(table)
     return {
@@ -98,6 +106,8 @@ def _index_context(request, office, offices, form=None):
         or PeriodForm(offices=offices, office=office, default_month=_default_month(office)),
         "table": table,
         "can_request": can_request,
+        "can_see_dashboard": role in (Role.MANAGER, Role.AUDITOR),
+        "reopenings": month_reopenings(office=office),
         "month_to_close": closing.month_to_close(office=office) if can_request else None,
         "previous_month": closing.previous_month(office.business_date),
         "closed_months": ClosedMonth.objects.filter(office=office)
@@ -114,10 +124,12 @@ def index(request):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def run_request(request):
     offices = offices_for(request.user)
     office = _office_from(request, offices)
+    if request.method == "GET":  # a reload or a language switch after a refused form
+        return redirect(f"{reverse('reports:index')}?office={office.pk}")
     check_scope(request.user, office, manage=True)
     form = PeriodForm(request.POST, offices=offices, office=office)
     if form.is_valid():
@@ -189,10 +201,11 @@ def run_compare(request, pk: int):
         raise Http404
     run = ReportRun.objects.select_related("office").defer("pdf", "xlsx").get(pk=run.pk)
     comparison = services.report_run_compare(run=run)
+    differences = [(*difference_labels(d.table, d.key), d) for d in comparison.differences[:300]]
     return render(
         request,
         "reports/compare.html",
-        {"run": run, "comparison": comparison, "differences": comparison.differences[:300]},
+        {"run": run, "comparison": comparison, "differences": differences},
     )
 
 
@@ -203,8 +216,9 @@ def _month_action(request, form_class, action, success):
     offices = offices_for(request.user)
     form = form_class(request.POST, offices=offices)
     if not form.is_valid():
-        messages.error(request, _("The form was incomplete: %(errors)s") % {"errors": form.errors})
-        return redirect("reports:index")
+        problems = " ".join(message for errors in form.errors.values() for message in errors)
+        messages.error(request, problems)
+        return redirect(f"{reverse('reports:index')}?office={request.POST.get('office', '')}")
     office, month = form.cleaned_data["office"], form.cleaned_data["month"]
     check_scope(request.user, office, manage=True)
     extra = {"reason": form.cleaned_data["reason"]} if "reason" in form.cleaned_data else {}

@@ -531,8 +531,8 @@ def test_a_closed_month_refuses_entries_dated_in_it_or_before(office_a, manager_
         import_portfolio(office=office_a, tables=good_tables())
     errors = failed.value.errors
     assert (
-        "transactions.csv:6: value_date: 03/2021 is closed: post a reversal in the open period "
-        "instead."
+        "transactions.csv:6: value_date: 03/2021 is closed: date the entry in the open period "
+        "(an earlier entry is corrected by a reversal dated there)."
     ) in errors
     # Closing March closes the months before it too (months are closed in order): every entry
     # dated up to 31 March is refused, none after.

@@ -194,7 +194,11 @@ def test_compare_shows_what_changed(client, done_run, manager_a, staff_a, active
     assert comparison.changed
     closing = [d for d in comparison.differences if d.table == "totals" and d.key == "closing"]
     assert [(d.old, d.new) for d in closing] == [(50_000_000, 48_000_000)]
-    assert "48.000.000" in response.content.decode()
+    html = response.content.decode()
+    assert "48.000.000" in html
+    # In words, not the JSON keys: "Tổng hợp | Toàn phòng giao dịch | Dư nợ cuối kỳ"
+    assert "Dư nợ cuối kỳ" in html and "Theo chương trình" in html and "Toàn phòng" in html
+    assert "by_programme" not in html and "<td>closing</td>" not in html
 
 
 def test_month_close_and_reopen_through_the_page(client, active_loan, manager_a):
@@ -208,8 +212,14 @@ def test_month_close_and_reopen_through_the_page(client, active_loan, manager_a)
     assert ClosedMonth.objects.filter(office=office, month=dt.date(2021, 1, 1)).exists()
     html = client.get(reverse("reports:index")).content.decode()
     assert "01/2021" in html and reverse("reports:month_reopen") in html
-    client.post(reverse("reports:month_reopen"), {"office": office.pk, "month": "2021-01-01"})
-    assert ClosedMonth.objects.exists()  # no reason: refused
+    for reason in ("", "   "):
+        response = client.post(
+            reverse("reports:month_reopen"),
+            {"office": office.pk, "month": "2021-01-01", "reason": reason},
+            follow=True,
+        )
+        assert ClosedMonth.objects.exists()  # no reason: refused, in plain words
+        assert [str(m) for m in response.context["messages"]] == ["Nêu lý do mở lại tháng."]
     client.post(
         reverse("reports:month_reopen"),
         {"office": office.pk, "month": "2021-01-01", "reason": "Sửa sai"},
@@ -300,3 +310,45 @@ def test_only_the_latest_closed_month_offers_reopening(client, active_loan, mana
     assert html.count('name="reason"') == 1
     assert 'name="month" value="2021-05-01"' in html
     assert 'name="month" value="2021-01-01"' not in html
+
+
+def test_the_request_url_reloaded_goes_back_to_the_page(client, office_a, manager_a):
+    """A refused request form is shown at /reports/request/: a reload or a language switch there
+    (a GET) goes back to the report page, not to a bare 405."""
+    client.force_login(manager_a)
+    response = client.get(reverse("reports:request"), {"office": office_a.pk})
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('reports:index')}?office={office_a.pk}"
+
+
+def test_everyone_sees_the_closed_and_reopened_months(
+    client, active_loan, manager_a, auditor_a, staff_a
+):
+    from reports.month_close import month_close, month_reopen
+
+    office = active_loan.office
+    for month in (dt.date(2021, 1, 1), dt.date(2021, 2, 1)):
+        month_close(office=office, month=month, user=manager_a)
+    month_reopen(office=office, month=dt.date(2021, 2, 1), user=manager_a, reason="Sửa bút toán")
+    for user in (auditor_a, staff_a):
+        client.force_login(user)
+        html = client.get(reverse("reports:index")).content.decode()
+        assert "01/2021" in html and "02/2021" in html and "Sửa bút toán" in html
+        assert "manager_a" in html
+        assert 'name="reason"' not in html and reverse("reports:month_close") not in html
+    assert reverse("reports:dashboard") not in html  # staff: no dashboard to offer
+    client.force_login(auditor_a)
+    assert reverse("reports:dashboard") in client.get(reverse("reports:index")).content.decode()
+
+
+def test_refusals_are_pages_of_the_portal(client, done_run, staff_a, staff_b):
+    client.force_login(staff_a)
+    response = client.get(reverse("reports:dashboard"))
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "Vai trò của bạn tại phòng giao dịch này không được làm việc này." in html
+    assert reverse("home") in html and "navbar" in html
+    client.force_login(staff_b)
+    response = client.get(reverse("reports:detail", args=[done_run.pk]))
+    assert response.status_code == 404
+    assert "thuộc một phòng giao dịch không phải của bạn" in response.content.decode()
