@@ -236,7 +236,7 @@ def _layout(code_texts, labels, cell_columns, *, long: bool) -> dict:
     sizes, min_name = ((7.0, 6.5, 6.0), 62) if long else ((8.5, 8.0, 7.5, 7.0, 6.5), 40)
     header = [max(_MIN_COLUMN_MM, _label_mm(label)) for label in labels]
     for size in sizes:
-        code = max([12.0, *(_text_mm(text, size) for text in code_texts)])
+        code = max([12.0, *(_text_mm(text, size) for text in code_texts)]) if code_texts else 0.0
         widths = [
             max(least, *(_text_mm(text, size) for text in texts))
             for least, texts in zip(header, cell_columns, strict=True)
@@ -260,7 +260,10 @@ def _table(
     note: str = "",
     cap: Cap | None = None,
     limit: int | None = None,
+    codes: bool = True,
 ):
+    """codes=False leaves out the code column: the organisations' codes are English words."""
+
     def cells(row):
         derived = _derived(row)
         return [_cell(derived[column.key], column.kind) for column in columns]
@@ -307,8 +310,9 @@ def _table(
             for row in gaps
         ],
         "long": long,
+        "codes": codes,
         "layout": _layout(
-            [row["code"] for row in listed],
+            [row["code"] for row in listed] if codes else [],
             [column.label for column in columns],
             list(zip(*(row["cells"] for row in listed), total_cells, strict=True)),
             long=long,
@@ -450,6 +454,7 @@ def pack_context(figures: dict, *, office, run=None, month_figures: dict | None 
             figures["by_organisation"],
             totals,
             portfolio,
+            codes=False,
         ),
         _table(
             pgettext("report", "Portfolio by savings and loan group"),
@@ -471,14 +476,16 @@ def pack_context(figures: dict, *, office, run=None, month_figures: dict | None 
         ),
     ]
     risk = _columns("overdue", "overdue_ratio", "frozen", "frozen_ratio", "bad", "bad_ratio")
-    for title, rows in (
+    for title, rows, codes in (
         (
             pgettext("report", "Overdue and frozen debt by credit programme"),
             figures["by_programme"],
+            True,
         ),
         (
             pgettext("report", "Overdue and frozen debt by entrusted organisation"),
             figures["by_organisation"],
+            False,
         ),
     ):
         tables.append(
@@ -488,6 +495,7 @@ def pack_context(figures: dict, *, office, run=None, month_figures: dict | None 
                 totals,
                 risk,
                 note=pgettext("report", "Ratios are to the closing balance."),
+                codes=codes,
             )
         )
     month_period = None

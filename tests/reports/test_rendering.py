@@ -263,6 +263,11 @@ def test_the_demo_pack(demo, db, tmp_path):
     for row in figures["by_commune"]:
         assert shows_code(text, row["code"]), row["code"]
     assert "xã khác" not in text
+    # Organisations by their Vietnamese names, without their English codes.
+    for row in figures["by_organisation"]:
+        assert row["name"] in text, row["name"]
+    for code in ("women", "farmers", "veterans", "youth"):
+        assert code not in text, code
     # A totals row after each of the 7 tables (programme, commune with its risk columns,
     # organisation, group, outcomes, risk by programme and by organisation).
     assert text.count("Tổng cộng") == 7
