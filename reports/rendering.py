@@ -585,7 +585,13 @@ def render_xlsx(figures: dict, *, month_figures: dict | None = None) -> bytes:
 
         summary = workbook.create_sheet(pgettext("report", "Totals"))
         summary.column_dimensions["A"].width = 30
-        summary.append([pgettext("report", "Office"), figures["office"]])
+        summary.append(
+            [
+                pgettext("report", "Office"),
+                figures["office"],
+                pgettext("report", "Amounts in đồng; counts in households, loans, people, works."),
+            ]
+        )
         for label, key in (
             (pgettext("report", "From"), "from"),
             (pgettext("report", "As of"), "as_of"),

@@ -143,6 +143,7 @@ def check_workbook(workbook, figures: dict, month: dict | None = None) -> None:
     ]
     totals = figures["totals"]
     summary = workbook.worksheets[0]
+    assert summary.cell(1, 3).value.startswith("Số tiền tính bằng đồng")  # not million, as the PDF
     assert summary.cell(2, 2).value == dt.datetime.fromisoformat(figures["from"])
     assert summary.cell(2, 2).number_format == "DD/MM/YYYY"
     assert summary.cell(4, 1).font.bold
@@ -287,6 +288,7 @@ def test_render_time_of_the_demo_pack(demo, db):
     elapsed = time.monotonic() - began
     workbook = load_workbook(io.BytesIO(render_xlsx(figures, month_figures=month)))
     summary = workbook.worksheets[0]
+    assert summary.cell(1, 3).value.startswith("Số tiền tính bằng đồng")  # not million, as the PDF
     assert [row[3] for row in summary.iter_rows(min_row=5, values_only=True)] == [
         month["totals"][key] for key in FIGURE_KEYS
     ]
