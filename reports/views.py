@@ -16,7 +16,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 from django.views.decorators.http import require_http_methods, require_POST
 from django_tables2 import RequestConfig
 
@@ -62,7 +62,15 @@ class ReportRunTable(tables.Table):
         order_by=("requested_at",),
     )
     ledger_position = tables.Column(
-        verbose_name=gettext_lazy("Ledger position"), attrs={"td": {"class": "text-end"}}
+        verbose_name=gettext_lazy("Ledger position"),
+        attrs={
+            "td": {"class": "text-end"},
+            "th": {
+                "title": gettext_lazy(
+                    "The number of the newest ledger entry when the figures were taken."
+                )
+            },
+        },
     )
     files = tables.TemplateColumn(
         template_name="reports/_download_cell.html",
@@ -300,8 +308,9 @@ def dashboard_chart(request):
 def _headline_rows(year: dict, month: dict) -> list[tuple]:
     labels = [
         ("opening", _("Opening balance"), "million"),
-        ("disbursed", _("Disbursed"), "million"),
-        ("collected", _("Collected"), "million"),
+        # The pack's words for the two turnovers, so the dashboard and the PDF read alike.
+        ("disbursed", pgettext("report", "Lending turnover"), "million"),
+        ("collected", pgettext("report", "Collection turnover (principal)"), "million"),
         ("written_off", _("Written off"), "million"),
         ("interest_collected", _("Interest collected"), "million"),
         ("closing", _("Outstanding"), "million"),

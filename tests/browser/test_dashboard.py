@@ -28,7 +28,7 @@ def test_dashboard_fills_in_its_figures_and_chart(page, live_server, active_loan
     assert chart["datasets"][0]["label"].startswith("HN")
     cards = page.locator("#dashboard-figures .figure")
     assert cards.first.inner_text() == "50"
-    assert "Đã giải ngân\t50\t0" in page.inner_text("#dashboard-table")
+    assert "Doanh số cho vay\t50\t0" in page.inner_text("#dashboard-table")
     assert not page.locator("[role=status] .spinner-border").count()
     page.screenshot(path=SHOTS.format("dashboard"), full_page=True)
 

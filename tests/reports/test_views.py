@@ -63,6 +63,7 @@ def test_pages_render_for_manager_and_auditor(client, done_run, manager_a, audit
     html = client.get(reverse("reports:index")).content.decode()
     assert reverse("reports:request") in html and reverse("reports:month_close") in html
     assert reverse("reports:download", args=[done_run.pk, "pdf"]) in html
+    assert 'title="Số hiệu bút toán mới nhất của sổ cái lúc lấy số liệu."' in html
 
 
 def test_request_in_eager_mode_ends_done_and_downloads(
