@@ -46,9 +46,8 @@ from .models import (
     LoanTransaction,
     Programme,
     TransactionKind,
-    add_months,
 )
-from .services import loan_check_rules, schedule_rebuild
+from .services import equal_instalments, loan_check_rules, schedule_rebuild
 
 Kind = TransactionKind
 FILES = ("communes", "villages", "groups", "borrowers", "loans", "transactions")
@@ -344,6 +343,46 @@ class _Book:
             min(self.overdue, self.frozen, self.outstanding) < 0
             or self.overdue + self.frozen > self.outstanding
         )
+
+
+def schedule_from_records(
+    plan: list[tuple[int, dt.date, int]],
+    entries: list[_Entry],
+    *,
+    disbursed: int,
+    fallen_due_by: dt.date,
+) -> list[tuple[int, dt.date, int]]:
+    """The schedule of an imported loan (docs/decisions/0007): the due dates of the equal plan;
+    an instalment that fell due by the import is what the records show repaid (or written off)
+    since the one before, so the import invents no arrears the paper records do not show (those
+    come as transfer_to_overdue entries); the rest of the principal is spread equally over the
+    instalments still to come, or, for a loan already past maturity, added to its last one."""
+    reductions = sorted(
+        (e.value_date, -e.d_outstanding)
+        for e in entries
+        if e.counted_kind in (Kind.PRINCIPAL_REPAYMENT, Kind.WRITE_OFF) and not e.failed
+    )
+    past = [(seq, due) for seq, due, _principal in plan if due <= fallen_due_by]
+    future = [(seq, due) for seq, due, _principal in plan if due > fallen_due_by]
+    schedule, scheduled, index, paid = [], 0, 0, 0
+    for seq, due in past:
+        while index < len(reductions) and reductions[index][0] <= due:
+            paid += reductions[index][1]
+            index += 1
+        principal = max(0, min(paid, disbursed) - scheduled)
+        schedule.append((seq, due, principal))
+        scheduled += principal
+    rest = disbursed - scheduled
+    if not future:
+        seq, due, principal = schedule[-1]
+        schedule[-1] = (seq, due, principal + rest)
+        return schedule
+    base = rest // len(future)
+    for position, (seq, due) in enumerate(future, start=1):
+        schedule.append(
+            (seq, due, base if position < len(future) else rest - base * (len(future) - 1))
+        )
+    return schedule
 
 
 # --- the import --------------------------------------------------------------------------------
@@ -1334,19 +1373,18 @@ class _Importer:
         loan.status = book.status
 
     def write_schedules(self) -> None:
-        """Instalments for the new loans, built as services.schedule_rebuild builds them; loans
-        already in the database that got new entries are rebuilt by schedule_rebuild itself."""
+        """Instalments for the new loans (schedule_from_records); loans already in the database
+        that got new entries are rebuilt by services.schedule_rebuild."""
         instalments = []
         for loan in self.new["loans"]:
             if loan.first_disbursed_on is None or loan.disbursed == 0:
                 continue
-            step = max(1, min(loan.programme.instalment_months, loan.term_months))
-            count = max(1, loan.term_months // step)
-            base = loan.disbursed // count
-            for seq in range(1, count + 1):
-                months = loan.term_months if seq == count else seq * step
-                principal = base if seq < count else loan.disbursed - base * (count - 1)
-                due = add_months(loan.first_disbursed_on, months)
+            for seq, due, principal in schedule_from_records(
+                equal_instalments(loan),
+                self.loan_entries[loan.number],
+                disbursed=loan.disbursed,
+                fallen_due_by=self.office.business_date,
+            ):
                 instalments.append((loan.pk, seq, due, principal, None))
         _copy(Instalment, ("loan_id", "seq", "due_date", "principal", "extended_to"), instalments)
         new_loans = {loan.number for loan in self.new["loans"]}

@@ -895,20 +895,29 @@ def _restore_extension(instalment: Instalment) -> None:
 # --- schedule, overdue, interest -----------------------------------------------------------------
 
 
-def schedule_rebuild(loan: Loan) -> None:
-    """Spread the disbursed principal over equal instalments from the first disbursement to
-    maturity, every programme.instalment_months; the last one takes the remainder."""
-    if loan.first_disbursed_on is None or loan.disbursed == 0:
-        _drop_instalments(loan.instalments.all())
-        return
+def equal_instalments(loan: Loan) -> list[tuple[int, dt.date, int]]:
+    """(seq, due date, principal): the disbursed principal in equal instalments from the first
+    disbursement to maturity, every programme.instalment_months; the last takes the remainder."""
     step = max(1, min(loan.programme.instalment_months, loan.term_months))
     count = max(1, loan.term_months // step)
     base = loan.disbursed // count
+    return [
+        (
+            seq,
+            add_months(loan.first_disbursed_on, loan.term_months if seq == count else seq * step),
+            base if seq < count else loan.disbursed - base * (count - 1),
+        )
+        for seq in range(1, count + 1)
+    ]
+
+
+def schedule_rebuild(loan: Loan) -> None:
+    """Equal instalments (equal_instalments) for the loan, keeping the rows that stay."""
+    if loan.first_disbursed_on is None or loan.disbursed == 0:
+        _drop_instalments(loan.instalments.all())
+        return
     existing = {i.seq: i for i in loan.instalments.all()}
-    for seq in range(1, count + 1):
-        months = loan.term_months if seq == count else seq * step
-        principal = base if seq < count else loan.disbursed - base * (count - 1)
-        due = add_months(loan.first_disbursed_on, months)
+    for seq, due, principal in equal_instalments(loan):
         current = existing.pop(seq, None)
         if current is None:
             Instalment.objects.create(loan=loan, seq=seq, due_date=due, principal=principal)

@@ -136,10 +136,18 @@ def assert_good_portfolio(office) -> None:
     )
     assert entries["D1"].idempotency_key == f"import:{office.code}:D1"
 
-    # Schedules as schedule_rebuild builds them: HN every 6 months over 60 → 10 × 5 M.
+    # Schedules (decision 0007): HN every 6 months over 60, due dates as schedule_rebuild's;
+    # the four instalments due by the business date are what the records show repaid by each
+    # (P1 5 M on 05/03/2020, P2 5 M on 05/03/2021), the other 40 M spread over the six to come.
     l1 = list(loans["L1"].instalments.order_by("seq"))
-    assert [i.principal for i in l1] == [5 * M] * 10
+    assert [i.principal for i in l1] == [0, 5 * M, 0, 5 * M, *[6_666_666] * 5, 6_666_670]
     assert (l1[0].due_date, l1[-1].due_date) == (dt.date(2019, 9, 15), dt.date(2024, 3, 15))
+    assert all(sum(i.principal for i in loan.instalments.all()) == loan.disbursed for loan in
+               loans.values() if loan.disbursed)  # fmt: skip
+    # So the first daily overdue run finds no arrears the records do not show (L3's 2 M
+    # overdue came in the file, as transfer T1 less the 3 M repaid after it).
+    assert not list(services.overdue_candidates(office, office.business_date))
+    assert loans["L3"].overdue == 2 * M
     assert not loans["L6"].instalments.exists()
     assert Instalment.objects.filter(loan__office=office).count() == 10 + 6 + 6 + 10 + 10 + 10
 
