@@ -226,7 +226,8 @@ def _month_action(request, form_class, action, success):
     if not form.is_valid():
         problems = " ".join(message for errors in form.errors.values() for message in errors)
         messages.error(request, problems)
-        return redirect(f"{reverse('reports:index')}?office={request.POST.get('office', '')}")
+        office = _office_from(request, offices)  # the one posted if it is the user's
+        return redirect(f"{reverse('reports:index')}?office={office.pk}")
     office, month = form.cleaned_data["office"], form.cleaned_data["month"]
     check_scope(request.user, office, manage=True)
     extra = {"reason": form.cleaned_data["reason"]} if "reason" in form.cleaned_data else {}

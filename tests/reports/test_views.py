@@ -221,6 +221,7 @@ def test_month_close_and_reopen_through_the_page(client, active_loan, manager_a)
         )
         assert ClosedMonth.objects.exists()  # no reason: refused, in plain words
         assert [str(m) for m in response.context["messages"]] == ["Nêu lý do mở lại tháng."]
+        assert response.redirect_chain[-1][0] == f"{reverse('reports:index')}?office={office.pk}"
     client.post(
         reverse("reports:month_reopen"),
         {"office": office.pk, "month": "2021-01-01", "reason": "Sửa sai"},
