@@ -42,3 +42,12 @@ def test_a_part_that_fails_says_so(page, live_server, active_loan, auditor_a):
     alert.wait_for()
     assert "Không tính được" in alert.inner_text()
     page.wait_for_selector("#dashboard-figures .figure")  # the other part still comes
+
+    # The figures fill the cards and the table: both say so when they fail.
+    page.unroute("**/reports/dashboard/chart/*")
+    page.route("**/reports/dashboard/figures/*", lambda route: route.fulfill(status=500, body="x"))
+    page.goto(f"{base}/reports/dashboard/")
+    page.locator("#dashboard-figures [role=alert]").wait_for()
+    assert "Không tính được" in page.inner_text("#dashboard-table [role=alert]")
+    assert not page.locator("#dashboard-table .spinner-border").count()
+    page.wait_for_function("Chart.getChart('outstanding-chart') !== undefined")
