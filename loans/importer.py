@@ -1372,19 +1372,22 @@ class _Importer:
         loan.first_disbursed_on = book.first_disbursed_on
         loan.status = book.status
 
+    def schedule(self, loan: Loan) -> list[tuple[int, dt.date, int]]:
+        return schedule_from_records(
+            equal_instalments(loan),
+            self.loan_entries[loan.number],
+            disbursed=loan.disbursed,
+            fallen_due_by=self.office.business_date,
+        )
+
     def write_schedules(self) -> None:
-        """Instalments for the new loans (schedule_from_records); loans already in the database
-        that got new entries are rebuilt by services.schedule_rebuild."""
+        """Instalments from the records (schedule_from_records): written at once for the new
+        loans, through services.schedule_rebuild for loans already in the database."""
         instalments = []
         for loan in self.new["loans"]:
             if loan.first_disbursed_on is None or loan.disbursed == 0:
                 continue
-            for seq, due, principal in schedule_from_records(
-                equal_instalments(loan),
-                self.loan_entries[loan.number],
-                disbursed=loan.disbursed,
-                fallen_due_by=self.office.business_date,
-            ):
+            for seq, due, principal in self.schedule(loan):
                 instalments.append((loan.pk, seq, due, principal, None))
         _copy(Instalment, ("loan_id", "seq", "due_date", "principal", "extended_to"), instalments)
         new_loans = {loan.number for loan in self.new["loans"]}
@@ -1403,4 +1406,5 @@ class _Importer:
                     "status",
                 ]
             )
-            schedule_rebuild(loan)
+            has_schedule = loan.first_disbursed_on is not None and loan.disbursed != 0
+            schedule_rebuild(loan, self.schedule(loan) if has_schedule else None)

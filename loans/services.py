@@ -911,13 +911,14 @@ def equal_instalments(loan: Loan) -> list[tuple[int, dt.date, int]]:
     ]
 
 
-def schedule_rebuild(loan: Loan) -> None:
-    """Equal instalments (equal_instalments) for the loan, keeping the rows that stay."""
+def schedule_rebuild(loan: Loan, plan: list[tuple[int, dt.date, int]] | None = None) -> None:
+    """The loan's instalments made those of `plan` (by default equal_instalments), keeping the
+    rows that stay (and their extensions)."""
     if loan.first_disbursed_on is None or loan.disbursed == 0:
         _drop_instalments(loan.instalments.all())
         return
     existing = {i.seq: i for i in loan.instalments.all()}
-    for seq, due, principal in equal_instalments(loan):
+    for seq, due, principal in equal_instalments(loan) if plan is None else plan:
         current = existing.pop(seq, None)
         if current is None:
             Instalment.objects.create(loan=loan, seq=seq, due_date=due, principal=principal)

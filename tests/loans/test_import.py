@@ -286,6 +286,10 @@ def test_later_import_adds_history_to_imported_loans(office_a):
     assert (l1.outstanding, l6.outstanding, l6.status) == (35 * M, 10 * M, "active")
     assert l6.first_disbursed_on == dt.date(2021, 6, 10)
     assert l6.instalments.count() == 6
+    # L1 keeps the instalments its records paid; P9 (before the next due date) is paid ahead.
+    l1_schedule = [i.principal for i in l1.instalments.order_by("seq")]
+    assert l1_schedule[:4] == [0, 5 * M, 0, 5 * M] and sum(l1_schedule) == 50 * M
+    assert not list(services.overdue_candidates(office_a, office_a.business_date))
 
 
 def test_loans_may_refer_to_households_already_in_the_database(office_a, household_a):
