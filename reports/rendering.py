@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from django.template.loader import render_to_string
 from django.utils import translation
-from django.utils.translation import npgettext, pgettext, pgettext_lazy
+from django.utils.translation import gettext, npgettext, pgettext, pgettext_lazy
 
 from branch_portal.templatetags.money import million, thousands
 
@@ -71,15 +71,18 @@ def _labels() -> dict[str, str]:
     }
 
 
-def difference_labels(table: str, key: str) -> tuple[str, str]:
-    """(table, figure) of a Difference in words: "month.by_commune", "closing" → "By commune (the
-    month)", "Closing balance"."""
-    month = table.startswith("month.")
-    name = table.removeprefix("month.")
-    title = str(SHEET_TITLES.get(name, pgettext("report", "Totals")))
-    if month:
+def difference_labels(table: str, code: str, name: str, key: str) -> dict[str, str]:
+    """A Difference (reports.services) in words: its table ("month.by_commune" → "By commune (the
+    month)"), its row (name, and code where the code means something to a reader) and figure."""
+    breakdown = table.removeprefix("month.")
+    title = str(SHEET_TITLES.get(breakdown, pgettext("report", "Totals")))
+    if table.startswith("month."):
         title = pgettext("report", "%(table)s (the month)") % {"table": title}
-    return title, _labels()[key]
+    if breakdown == "totals":
+        name, code = gettext("Whole office"), ""
+    elif breakdown == "by_organisation":
+        code = ""  # the organisations' codes are English words
+    return {"table": title, "name": name, "code": code, "figure": _labels()[key]}
 
 
 def _columns(*extra: str) -> list[Column]:

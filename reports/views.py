@@ -209,7 +209,9 @@ def run_compare(request, pk: int):
         raise Http404
     run = ReportRun.objects.select_related("office").defer("pdf", "xlsx").get(pk=run.pk)
     comparison = services.report_run_compare(run=run)
-    differences = [(*difference_labels(d.table, d.key), d) for d in comparison.differences[:300]]
+    differences = [
+        (difference_labels(d.table, d.code, d.name, d.key), d) for d in comparison.differences[:300]
+    ]
     return render(
         request,
         "reports/compare.html",
