@@ -10,11 +10,13 @@ d_overdue, d_frozen, counted_kind) are computed here exactly as `loans.services`
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
 import re
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +82,34 @@ UNNAMED = ""  # the key under which values beyond the header row are kept
 WHOLE = re.compile(r"[0-9]+")
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
+# Bounds of the values a file may hold (docs/import-format.md, "Limits"): beyond them a value is
+# an error of its row, never a database error or a traceback.
+# shared bound: see the validation helper
+MAX_AMOUNT = 10**15 - 1  # VND, every amount column: 999.999 billion đồng, far above any cap
+MAX_COUNT = 32767  # terms and counts (workers, works): PostgreSQL's smallint
+MIN_DATE = dt.date(1900, 1, 1)  # communes are valid from 1900; no history starts earlier
+# Characters in one CSV field. The longest column holds 500 (purpose): a longer value is reported
+# on its column by the column's own check, a far longer one (a broken quote swallowing the rest of
+# the file, a 20 MB cell) by the reader, before it is held in memory as a row.
+FIELD_LIMIT = 10_000
+# Control characters (C0, DEL, C1): PostgreSQL cannot store NUL, and the others are noise from a
+# broken export that would also break the one-error-per-line output. Tab and line breaks are only
+# whitespace in the free-text columns (names have their whitespace collapsed; a purpose may span
+# lines, as a spreadsheet cell may).
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROL_BUT_WHITESPACE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+FREE_TEXT = frozenset({"name", "full_name", "head_name", "purpose"})
+# The column that names a row of each file: a refused row's key, so rows referring to it are not
+# reported again.
+KEYS = {
+    "communes": "code",
+    "villages": "code",
+    "groups": "code",
+    "borrowers": "citizen_id",
+    "loans": "loan_number",
+    "transactions": "reference",
+}
+
 
 class ImportFailed(Exception):
     """Nothing was imported; `errors` lists every problem as "file:row: column: message"."""
@@ -132,12 +162,50 @@ def read_portfolio(path) -> dict[str, list[dict[str, str]]]:
 def _read_csv(path: Path) -> list[dict[str, str]]:
     if not path.exists():
         return []
+    label = path.name
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImportFailed(
+            [f"{label}:0: -: " + _("The file cannot be read (%(e)s).") % {"e": exc.strerror or exc}]
+        ) from exc
+    data = data.removeprefix(codecs.BOM_UTF8)  # here, so that offsets below are the file's
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ImportFailed([f"{path.name}:1: -: " + _("The file is not UTF-8 text.")]) from exc
-    return _as_dicts(path.name, rows)
+        # The line of the first bad byte: it is the row, unless a quoted value spans lines.
+        line = data[: exc.start].count(b"\n") + 1
+        raise ImportFailed(
+            [
+                f"{label}:{line}: -: "
+                + _("The file is not UTF-8 text (byte 0x%(b)02X); save it as UTF-8.")
+                % {"b": data[exc.start]}
+            ]
+        ) from exc
+    rows: list[list[str]] = []
+    with _field_size_limit(FIELD_LIMIT):
+        reader = csv.reader(io.StringIO(text, newline=""))
+        try:
+            for values in reader:
+                rows.append(values)
+        except csv.Error as exc:
+            number = len(rows) + 1  # the row being read when the reader gave up
+            if "field larger than field limit" in str(exc):
+                message = _("A value is longer than %(n)s characters.") % {"n": _vnd(FIELD_LIMIT)}
+            else:
+                message = _("The row cannot be read as CSV (%(e)s).") % {"e": exc}
+            raise ImportFailed([f"{label}:{number}: -: {message}"]) from exc
+    return _as_dicts(label, rows)
+
+
+@contextmanager
+def _field_size_limit(limit: int):
+    """csv.field_size_limit is process-wide: set it for this read, then give the old one back."""
+    previous = csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
 
 def _cell(value, column: str) -> str:
@@ -171,7 +239,12 @@ def _read_xlsx(path: Path) -> tuple[dict[str, list[dict[str, str]]], bool]:
             if name not in workbook.sheetnames:
                 tables[name] = []
                 continue
-            raw = list(workbook[name].iter_rows(values_only=True))
+            try:
+                raw = list(workbook[name].iter_rows(values_only=True))
+            except Exception as exc:  # a damaged sheet, a cell openpyxl cannot convert
+                raise ImportFailed(
+                    [f"{name}.csv:0: -: " + _("The sheet cannot be read from the workbook.")]
+                ) from exc
             header = [_cell(v, "").strip() for v in raw[0]] if raw else []
             rows = [header] + [
                 [_cell(v, header[i] if i < len(header) else "") for i, v in enumerate(r)]
@@ -185,14 +258,23 @@ def _read_xlsx(path: Path) -> tuple[dict[str, list[dict[str, str]]], bool]:
 
 
 def _as_dicts(label: str, rows: list[list[str]]) -> list[dict[str, str]]:
-    if not rows:
-        return []
+    """The rows of a file or sheet that is there. One without even a header row (zero bytes,
+    blank lines, an empty sheet) is refused: it is what a failed export or an interrupted copy
+    leaves, and taking it for "no rows" would import the other files without it. A header alone
+    is a file with no rows, which the format allows (docs/import-format.md)."""
+    if not any(value.strip() for values in rows for value in values):
+        raise ImportFailed(
+            [f"{label}:1: -: " + _("The file is empty: it needs at least its header row.")]
+        )
     header = [h.strip() for h in rows[0]]
     named = [h for h in header if h]
     duplicates = sorted({h for h in named if named.count(h) > 1})
     if duplicates:
         raise ImportFailed(
-            [f"{label}:1: {h}: " + _("The column appears more than once.") for h in duplicates]
+            [
+                f"{label}:1: {_quote(h)}: " + _("The column appears more than once.")
+                for h in duplicates
+            ]
         )
     body = rows[1:]
     while body and not any(v.strip() for v in body[-1]):
@@ -225,6 +307,17 @@ def _vnd(amount: int) -> str:
     return f"{amount:,}".replace(",", ".")
 
 
+def _cut(value: str, limit: int = 40) -> str:
+    """A value as a message quotes it: a message names the value, it does not carry a 20 MB one."""
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
+def _quote(value: str) -> str:
+    """A value quoted bare in a message: cut short, control characters written as escapes, so
+    that every error stays one line."""
+    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", _cut(value))
+
+
 def _text(row, column, *, max_length, required=True, name=False) -> str:
     value = row.get(column, "") or ""
     if name:
@@ -236,17 +329,23 @@ def _text(row, column, *, max_length, required=True, name=False) -> str:
     return value
 
 
-def _whole(row, column, *, positive=True, default=None) -> int:
+def _whole(row, column, *, low=1, high=MAX_AMOUNT, default=None, out_of_range=None) -> int:
+    """A whole number of ASCII digits within [low, high] (low is 0 or 1: no sign is accepted).
+    The digits are counted before int() is asked: Python refuses to convert more than 4,300."""
     value = row.get(column, "") or ""
     if not value and default is not None:
         return default
     if not WHOLE.fullmatch(value):
-        raise _Bad(column, _("%(v)r is not a whole number.") % {"v": value})
-    number = int(value)
-    if positive and number <= 0:
+        raise _Bad(column, _("%(v)r is not a whole number.") % {"v": _cut(value)})
+    digits = value.lstrip("0") or "0"
+    too_large = len(digits) > len(str(high)) or int(digits) > high
+    if out_of_range is not None and (too_large or int(digits) < low):
+        raise _Bad(column, out_of_range)
+    if too_large:
+        raise _Bad(column, _("The number is too large (at most %(n)s).") % {"n": _vnd(high)})
+    number = int(digits)
+    if number < low:
         raise _Bad(column, _("The number must be positive."))
-    if number > 10**15:
-        raise _Bad(column, _("The number is too large."))
     return number
 
 
@@ -255,9 +354,14 @@ def _date(row, column) -> dt.date:
     try:
         if not ISO_DATE.fullmatch(value):
             raise ValueError
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
-        raise _Bad(column, _("%(v)r is not a date written YYYY-MM-DD.") % {"v": value}) from None
+        raise _Bad(
+            column, _("%(v)r is not a date written YYYY-MM-DD.") % {"v": _cut(value)}
+        ) from None
+    if day < MIN_DATE:
+        raise _Bad(column, _("The date is before %(d)s.") % {"d": MIN_DATE.strftime("%d/%m/%Y")})
+    return day
 
 
 class _Certified:
@@ -505,7 +609,7 @@ class _Importer:
                 self.error(name, 1, column, _("The column is missing."))
                 self.broken.add(name)
         for column in sorted(columns - set(required) - set(optional)):
-            self.error(name, 1, column, _("Unknown column."))
+            self.error(name, 1, _quote(column), _("Unknown column."))
             self.broken.add(name)
         if name in self.broken:
             return []  # one error for the header, not one per row and per reference
@@ -514,9 +618,30 @@ class _Importer:
             number = index + 2
             if row.get(UNNAMED):
                 self.error(name, number, "-", _("Values beyond the last named column."))
-            if any(row.get(c) for c in required + optional):
-                result.append((number, row))
+            if not any(row.get(c) for c in required + optional):
+                continue
+            if self.has_control_characters(name, number, row, required + optional):
+                self.bad[name].add(row.get(KEYS[name], ""))
+                continue  # refused here: its values are not echoed by the checks below
+            result.append((number, row))
         return result
+
+    def has_control_characters(self, name, number, row, columns) -> bool:
+        found = False
+        for column in columns:
+            value = row.get(column) or ""
+            pattern = CONTROL_BUT_WHITESPACE if column in FREE_TEXT else CONTROL
+            match = pattern.search(value)
+            if match:
+                found = True
+                self.error(
+                    name,
+                    number,
+                    column,
+                    _("The value contains the control character U+%(c)04X; remove it.")
+                    % {"c": ord(match.group())},
+                )
+        return found
 
     # what is in the database already
 
@@ -646,7 +771,8 @@ class _Importer:
                 name,
                 number,
                 column,
-                _("%(v)s appears again (first on row %(r)s).") % {"v": value, "r": seen[value]},
+                _("%(v)s appears again (first on row %(r)s).")
+                % {"v": _quote(value), "r": seen[value]},
             )
             return True
         seen[value] = number
@@ -662,7 +788,7 @@ class _Importer:
                 number,
                 column,
                 _("%(v)s is not known (neither in %(f)s.csv nor already imported).")
-                % {"v": value, "f": target},
+                % {"v": _quote(value), "f": target},
             )
         return None
 
@@ -706,9 +832,12 @@ class _Importer:
                 if self.duplicate("communes", number, "code", code, seen):
                     continue
                 name = _text(row, "name", max_length=200, name=True)
-                day = _whole(row, "transaction_day")
-                if not 1 <= day <= 28:
-                    raise _Bad("transaction_day", _("The day must be between 1 and 28."))
+                day = _whole(
+                    row,
+                    "transaction_day",
+                    high=28,
+                    out_of_range=_("The day must be between 1 and 28."),
+                )
             except _Bad as bad:
                 self.error("communes", number, bad.column, bad.message)
                 self.bad["communes"].add(code)
@@ -774,7 +903,7 @@ class _Importer:
                         "organisation",
                         _("%(v)r is not one of %(codes)s.")
                         % {
-                            "v": row.get("organisation", ""),
+                            "v": _cut(row.get("organisation", "")),
                             "codes": ", ".join(self.organisations),
                         },
                     )
@@ -830,7 +959,7 @@ class _Importer:
                 full_name = _text(row, "full_name", max_length=200, name=True)
                 sex = row.get("sex", "")
                 if sex not in Sex.values:
-                    raise _Bad("sex", _("%(v)r is neither M nor F.") % {"v": sex})
+                    raise _Bad("sex", _("%(v)r is neither M nor F.") % {"v": _cut(sex)})
                 born = _date(row, "date_of_birth")
                 if born >= self.business_date:
                     raise _Bad("date_of_birth", _("The date of birth is not in the past."))
@@ -849,7 +978,7 @@ class _Importer:
                     raise _Bad(
                         "category",
                         _("%(v)r is not one of %(codes)s.")
-                        % {"v": category, "codes": ", ".join(Category.values)},
+                        % {"v": _cut(category), "codes": ", ".join(Category.values)},
                     )
                 phone = _text(row, "phone", max_length=20, required=False)
                 village_code = _text(row, "village_code", max_length=20)
@@ -923,18 +1052,16 @@ class _Importer:
                 if programme is None:
                     raise _Bad(
                         "programme",
-                        _("%(v)r is not a programme code.") % {"v": row.get("programme", "")},
+                        _("%(v)r is not a programme code.") % {"v": _cut(row.get("programme", ""))},
                     )
                 group_code = _text(row, "group_code", max_length=20, required=False)
                 amount = _whole(row, "approved_amount")
-                term = _whole(row, "term_months")
-                if term > 32767:
-                    raise _Bad("term_months", _("The number is too large."))
+                term = _whole(row, "term_months", high=MAX_COUNT)
                 approved_on = _date(row, "approved_on")
                 self.check_date("approved_on", approved_on)
                 purpose = _text(row, "purpose", max_length=500, required=False)
-                workers = _whole(row, "workers_employed", positive=False, default=0)
-                works = _whole(row, "works_built", positive=False, default=0)
+                workers = _whole(row, "workers_employed", low=0, high=MAX_COUNT, default=0)
+                works = _whole(row, "works_built", low=0, high=MAX_COUNT, default=0)
             except _Bad as bad:
                 self.error("loans", number, bad.column, bad.message)
                 self.bad["loans"].add(key)
@@ -1032,7 +1159,7 @@ class _Importer:
                     raise _Bad(
                         "kind",
                         _("%(v)r is not one of %(codes)s.")
-                        % {"v": kind, "codes": ", ".join(IMPORT_KINDS)},
+                        % {"v": _cut(kind), "codes": ", ".join(IMPORT_KINDS)},
                     )
                 value_date = _date(row, "value_date")
                 amount = _whole(row, "amount")
@@ -1222,7 +1349,8 @@ class _Importer:
         if target is None:
             if entry.reverses not in self.bad["transactions"]:
                 raise _Bad(
-                    "reverses", _("No entry has the reference %(r)s.") % {"r": entry.reverses}
+                    "reverses",
+                    _("No entry has the reference %(r)s.") % {"r": _quote(entry.reverses)},
                 )
             raise _Bad("reverses", _("The entry it cancels is itself in error."))
         if target.loan_key != entry.loan_key:

@@ -55,6 +55,16 @@ class Command(BaseCommand):
             raise CommandError(
                 _("%(n)s error(s): nothing was imported.") % {"n": len(failure.errors)}
             ) from failure
+        except CommandError:
+            raise
+        except Exception as exc:
+            # Whatever the files hold is answered as file:row: column: message by the importer;
+            # anything else is a fault of ours, and still no traceback for the clerk: the import
+            # was rolled back, and --traceback shows the cause (the CommandError chains it).
+            raise CommandError(
+                _("The import stopped on an unexpected error (%(e)s): nothing was imported.")
+                % {"e": f"{type(exc).__name__}: {_first_line(exc)}"}
+            ) from exc
         if created:
             self.stdout.write(
                 _("Created office %(o)s: %(name)s.") % {"o": office, "name": create_office}
@@ -64,3 +74,8 @@ class Command(BaseCommand):
         self.stdout.write(
             _("%(n)s new row(s) imported into office %(o)s.") % {"n": summary.new_rows, "o": office}
         )
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else ""
