@@ -247,6 +247,24 @@ def test_xlsx_keeps_leading_zeros_of_a_numeric_citizen_id(tmp_path):
     assert read_portfolio(path)["borrowers"][0]["citizen_id"] == "001180000101"
 
 
+def test_xlsx_numbers_beyond_range_are_errors_of_their_cells(office_a, tmp_path):
+    path = tmp_path / "portfolio.xlsx"
+    write_workbook(path, good_tables())
+    workbook = openpyxl.load_workbook(path)
+    workbook["transactions"]["E3"] = 1e20  # a number cell: read as the text 100000000000000000000
+    workbook["loans"]["I5"] = 2**40  # workers_employed
+    workbook["communes"]["C2"] = 12.5
+    workbook.save(path)
+    with pytest.raises(ImportFailed) as failed:
+        import_portfolio(office=office_a, tables=read_portfolio(path))
+    assert failed.value.errors == [
+        "communes.csv:2: transaction_day: '12.5' is not a whole number.",
+        "loans.csv:5: workers_employed: The number is too large (at most 32.767).",
+        "transactions.csv:3: amount: The number is too large (at most 999.999.999.999.999).",
+    ]
+    assert set(row_counts().values()) == {0}
+
+
 def test_second_import_changes_nothing(office_a):
     run_import(office_a, good_tables())
     before = row_counts()
