@@ -13,10 +13,8 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django_filters.views import FilterView
-from django_tables2 import LazyPaginator, SingleTableMixin
-from django_tables2.export import ExportMixin
 
-from branch_portal.pagination import deferred_join
+from branch_portal.pagination import TableListMixin, deferred_join
 from branch_portal.roles import WRITE_ROLES
 
 from . import services
@@ -52,13 +50,10 @@ def require_writer(user) -> None:
         raise PermissionDenied
 
 
-class HouseholdListView(LoginRequiredMixin, ExportMixin, SingleTableMixin, FilterView):
+class HouseholdListView(LoginRequiredMixin, TableListMixin, FilterView):
     table_class = HouseholdTable
     filterset_class = HouseholdFilter
     template_name = "borrowers/household_list.html"
-    # One paginator (the table's), and a lazy one: no COUNT(*) over a province's rows.
-    table_pagination = {"per_page": 25, "paginator_class": LazyPaginator}
-    export_formats = ("csv", "xlsx")
     export_name = "households"
 
     def get_queryset(self):
@@ -80,11 +75,6 @@ class HouseholdListView(LoginRequiredMixin, ExportMixin, SingleTableMixin, Filte
             .annotate(current_category=Subquery(latest_category))
             .annotate(balance=Coalesce(Subquery(balance), 0))
         )
-
-    def get_table_pagination(self, table):
-        if self.request.GET.get(self.export_trigger_param):
-            return False
-        return super().get_table_pagination(table)
 
 
 @login_required

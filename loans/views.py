@@ -18,12 +18,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from django_filters.views import FilterView
-from django_tables2 import LazyPaginator, SingleTableMixin
-from django_tables2.export import ExportMixin
 
 from borrowers.selectors import get_household_for_user, get_office_for_user, role_in
 from borrowers.views import apply_errors
-from branch_portal.pagination import deferred_join
+from branch_portal.pagination import TableListMixin, deferred_join
 from branch_portal.roles import MANAGE_ROLES, WRITE_ROLES
 
 from . import services
@@ -44,24 +42,16 @@ from .selectors import get_entry_for_user, get_loan_for_user, loans_for_user
 from .tables import LoanTable
 
 
-class LoanListView(LoginRequiredMixin, ExportMixin, SingleTableMixin, FilterView):
+class LoanListView(LoginRequiredMixin, TableListMixin, FilterView):
     table_class = LoanTable
     filterset_class = LoanFilter
     template_name = "loans/loan_list.html"
-    # One paginator (the table's), and a lazy one: no COUNT(*) over a province's rows.
-    table_pagination = {"per_page": 25, "paginator_class": LazyPaginator}
-    export_formats = ("csv", "xlsx")
     export_name = "loans"
 
     def get_queryset(self):
         return deferred_join(
             loans_for_user(self.request.user).select_related("household", "programme", "group")
         )
-
-    def get_table_pagination(self, table):
-        if self.request.GET.get(self.export_trigger_param):
-            return False
-        return super().get_table_pagination(table)
 
 
 def interest_due_now(loan: Loan) -> tuple[int, Any]:

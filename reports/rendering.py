@@ -21,6 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext, npgettext, pgettext, pgettext_lazy
 
+from branch_portal.exports import spreadsheet_safe
 from branch_portal.templatetags.money import million, thousands
 
 from .selectors import FIGURE_KEYS, programmes_in_use, ratio_percent, roll_forward_holds
@@ -571,7 +572,7 @@ def render_xlsx(figures: dict, *, month_figures: dict | None = None) -> bytes:
         workbook = Workbook(write_only=True)
 
         def styled(sheet, value, *, font=None, number_format=None):
-            cell = WriteOnlyCell(sheet, value=value)
+            cell = WriteOnlyCell(sheet, value=spreadsheet_safe(value))
             if font is not None:
                 cell.font = font
             if number_format is not None:
@@ -591,7 +592,7 @@ def render_xlsx(figures: dict, *, month_figures: dict | None = None) -> bytes:
         summary.append(
             [
                 pgettext("report", "Office"),
-                figures["office"],
+                spreadsheet_safe(figures["office"]),
                 pgettext("report", "Amounts in đồng; counts in households, loans, people, works."),
             ]
         )
@@ -609,7 +610,7 @@ def render_xlsx(figures: dict, *, month_figures: dict | None = None) -> bytes:
             header.append(pgettext("report", "Month"))
         summary.append([styled(summary, text, font=bold) for text in header])
         for key in FIGURE_KEYS:
-            line = [labels[key], key, number(summary, figures["totals"][key])]
+            line = [spreadsheet_safe(labels[key]), key, number(summary, figures["totals"][key])]
             if month_figures is not None:
                 line.append(number(summary, month_figures["totals"][key]))
             summary.append(line)
@@ -632,7 +633,8 @@ def render_xlsx(figures: dict, *, month_figures: dict | None = None) -> bytes:
             for row in figures[name]:
                 for cell, key in zip(cells, FIGURE_KEYS, strict=True):
                     cell.value = row[key]
-                sheet.append([row["code"], row["name"], *cells])
+                # Names come from users (a commune or group named "=1+1"): text, not formulas.
+                sheet.append([spreadsheet_safe(row["code"]), spreadsheet_safe(row["name"]), *cells])
             sheet.append(
                 [
                     styled(sheet, "", font=bold),
