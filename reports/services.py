@@ -5,13 +5,21 @@ heartbeat went stale because its worker died), computes the figures in one REPEA
 snapshot together with the ledger position, renders the PDF and the XLSX in memory while
 reporting progress, and writes figures, files and status in one final transaction. A worker
 killed at any point before that commit leaves the run as it was (running, without figures or
-files); it is taken back once its heartbeat is stale.
+files).
+
+While it builds, a thread beats the run's heartbeat every few seconds, so that a long step (the
+figures of a province, a PDF of thousands of rows) does not look like a dead worker and a dead
+worker is known within a minute: its heartbeat stops with its process. A running run whose
+heartbeat is older than `stale_after()` is taken back by the periodic task (requeued, or failed
+once it has lost too many workers) and a manager may retry it. A build writes only while its
+run is running with the build's own attempt number, so a run taken back or retried never has
+two builds writing it, even if the silent worker was only slow.
 """
 
 import datetime as dt
 import logging
 import os
-import time
+import threading
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -41,8 +49,35 @@ def _setting(name: str, default: int) -> int:
 
 
 def stale_after() -> dt.timedelta:
-    """A running run whose heartbeat is older than this lost its worker."""
-    return dt.timedelta(seconds=_setting("REPORTS_STALE_SECONDS", 600))
+    """A running run whose heartbeat is older than this lost its worker (four missed beats)."""
+    return dt.timedelta(seconds=max(0, _setting("REPORTS_STALE_SECONDS", 60)))
+
+
+def heartbeat_every() -> float:
+    """Seconds between a build's heartbeats; at most a third of the stale threshold, so that a
+    short threshold (the worker tests) never takes back a live build."""
+    beat = _setting("REPORTS_HEARTBEAT_SECONDS", 15)
+    return max(0.2, min(float(beat), stale_after().total_seconds() / 3))
+
+
+def max_attempts() -> int:
+    """A run that has lost this many workers is failed instead of requeued (a pack that kills
+    its worker, out of memory, would otherwise loop); a manager may still retry it."""
+    return max(1, _setting("REPORTS_MAX_ATTEMPTS", 3))
+
+
+def _stale(limit: dt.datetime) -> Q:
+    return Q(status=Status.RUNNING) & (
+        Q(heartbeat_at__lt=limit) | Q(heartbeat_at__isnull=True, started_at__lt=limit)
+    )
+
+
+def run_is_stale(run: ReportRun) -> bool:
+    """Running, and its worker has not been heard of for longer than the stale threshold."""
+    if run.status != Status.RUNNING:
+        return False
+    last = run.heartbeat_at or run.started_at
+    return last is not None and last < timezone.now() - stale_after()
 
 
 # --- Request, retry ------------------------------------------------------------------------------
@@ -80,46 +115,85 @@ def report_run_request(
     return run
 
 
-def report_run_retry(*, run: ReportRun, user=None, enqueue: bool = True) -> ReportRun:
-    """A failed run goes back to the queue (its error is kept in the log, cleared on the run)."""
+def report_run_retry(*, run: ReportRun, user=None, enqueue: bool = True) -> bool:
+    """A failed run, or a running one whose worker went silent, goes back to the queue (a
+    failed run's error is kept in the log, cleared on the run). True when this call queued it,
+    False when it was queued already (a double submit queues once). A live or finished run is
+    refused with the reason.
+
+    The conditional UPDATE is the claim: of two concurrent retries one matches, and a worker
+    still building a taken-back run can no longer write to it (its run is not running any more,
+    and the next claim bumps the attempt)."""
+    limit = timezone.now() - stale_after()
     try:
         with transaction.atomic():
-            updated = ReportRun.objects.filter(pk=run.pk, status=Status.FAILED).update(
+            updated = ReportRun.objects.filter(
+                Q(status=Status.FAILED) | _stale(limit), pk=run.pk
+            ).update(
                 status=Status.QUEUED,
                 progress=0,
                 progress_message="",
                 error="",
                 heartbeat_at=None,
             )
-            if not updated:
-                raise ValidationError(_("Only a failed report run can be retried."))
-            if enqueue:
+            if updated and enqueue:
                 _enqueue(run.pk)
     except IntegrityError as exc:
-        raise ValidationError(_("Another run of this monthly pack exists.")) from exc
-    logger.info("report run %s retried by %s", run.pk, user)
-    run.refresh_from_db()
-    return run
+        raise ValidationError(
+            _("Another run of this monthly pack exists."), code="monthly_pack_exists"
+        ) from exc
+    run.refresh_from_db(fields=["status", "progress", "progress_message", "error", "heartbeat_at"])
+    if updated:
+        logger.info("report run %s retried by %s", run.pk, user)
+        return True
+    if run.status == Status.QUEUED:
+        return False
+    if run.status == Status.DONE:
+        raise ValidationError(
+            _("This report is finished and cannot be retried; request a new one instead."),
+            code="run_done",
+        )
+    raise ValidationError(
+        _(
+            "This report is still being built: its worker was heard from less than "
+            "%(seconds)d seconds ago. It can be retried once its worker has been silent "
+            "for that long."
+        ),
+        code="run_alive",
+        params={"seconds": int(stale_after().total_seconds())},
+    )
 
 
 def report_runs_take_back_stale(*, enqueue: bool = True) -> list[int]:
-    """Running runs whose worker died (stale heartbeat) go back to the queue. Their broker
-    message may also be redelivered: the claim makes the second delivery a no-op."""
+    """Running runs whose worker died (stale heartbeat) go back to the queue, or fail once they
+    have lost `max_attempts()` workers. Their broker message may also be redelivered: the claim
+    makes the second delivery a no-op. Returns the ids of the runs taken back."""
     limit = timezone.now() - stale_after()
-    stale = ReportRun.objects.filter(status=Status.RUNNING).filter(
-        Q(heartbeat_at__lt=limit) | Q(heartbeat_at__isnull=True, started_at__lt=limit)
-    )
     taken = []
-    for run_id in stale.values_list("pk", flat=True):
+    for run_id, attempts in ReportRun.objects.filter(_stale(limit)).values_list("pk", "attempts"):
         with transaction.atomic():
-            if (
-                ReportRun.objects.filter(pk=run_id, status=Status.RUNNING)
-                .filter(Q(heartbeat_at__lt=limit) | Q(heartbeat_at__isnull=True))
-                .update(status=Status.QUEUED, progress_message=_("Taken back after a lost worker"))
-            ):
-                taken.append(run_id)
-                if enqueue:
+            again = ReportRun.objects.filter(_stale(limit), pk=run_id, attempts=attempts)
+            if attempts < max_attempts():
+                changed = again.update(
+                    status=Status.QUEUED, progress_message=_("Taken back after a lost worker")
+                )
+                if changed and enqueue:
                     _enqueue(run_id)
+            else:
+                changed = again.update(
+                    status=Status.FAILED,
+                    finished_at=timezone.now(),
+                    progress_message=_("Failed"),
+                    error=_(
+                        "The worker building this report stopped responding, %(attempts)d "
+                        "times; a manager may retry it."
+                    )
+                    % {"attempts": attempts},
+                )
+            if changed:
+                taken.append(run_id)
+    if taken:
+        logger.warning("took back report runs %s from lost workers", taken)
     return taken
 
 
@@ -150,11 +224,7 @@ class RunLostError(RuntimeError):
 
 def _claim(run_id: int) -> _Claim | None:
     now = timezone.now()
-    limit = now - stale_after()
-    claimable = Q(status=Status.QUEUED) | (
-        Q(status=Status.RUNNING)
-        & (Q(heartbeat_at__lt=limit) | Q(heartbeat_at__isnull=True, started_at__lt=limit))
-    )
+    claimable = Q(status=Status.QUEUED) | _stale(now - stale_after())
     with transaction.atomic():
         updated = (
             ReportRun.objects.filter(claimable, pk=run_id)
@@ -192,23 +262,55 @@ def _snapshot_figures(run: ReportRun) -> tuple[int, dict, dict]:
     return position, figures, month
 
 
-def _test_delay(claim: _Claim) -> None:
-    """REPORTS_TEST_DELAY_SECONDS slows the build (for the killed-worker test), with heartbeats."""
-    delay = _setting("REPORTS_TEST_DELAY_SECONDS", 0)
-    deadline = time.monotonic() + delay
-    while time.monotonic() < deadline:
-        claim.progress(85, _("Waiting (test delay)"))
-        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+class _Heartbeat:
+    """Beats the claimed run's heartbeat from a thread while the build works, including inside
+    a single long step. The thread has its own database connection (Django's are per thread)
+    and stops at the end of the build, when the run is no longer ours, or with its process."""
+
+    def __init__(self, claim: _Claim):
+        self.claim = claim
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(
+            target=self._beat, name=f"report-run-{claim.run_id}-heartbeat", daemon=True
+        )
+
+    def _beat(self) -> None:
+        try:
+            while not self.stopped.wait(heartbeat_every()):
+                if not self.claim.mine().update(heartbeat_at=timezone.now()):
+                    return  # taken back: the build finds out at its next step
+        except Exception:  # a lost beat is not worth a failed build; staleness will tell
+            logger.exception("report run %s: heartbeat failed", self.claim.run_id)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        # Inside an outer transaction (a test's) the thread could not see the run, and its
+        # UPDATE would wait for that transaction's row lock: builds there are short, unbeaten.
+        if not connection.in_atomic_block:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopped.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
 
 
 def report_run_build(*, run_id: int) -> ReportRun | None:
     """Build a run if it can be claimed; None when another worker has it or it is finished."""
-    from .rendering import render_pdf_pages, render_xlsx
-
     claim = _claim(run_id)
     if claim is None:
         return None
     run = ReportRun.objects.select_related("office").defer("pdf", "xlsx").get(pk=run_id)
+    with _Heartbeat(claim):
+        return _build(run, claim)
+
+
+def _build(run: ReportRun, claim: _Claim) -> ReportRun | None:
+    from .rendering import render_pdf_pages, render_xlsx
+
+    run_id = run.pk
     try:
         claim.progress(5, _("Computing the figures"))
         position, figures, month = _snapshot_figures(run)
@@ -217,7 +319,6 @@ def report_run_build(*, run_id: int) -> ReportRun | None:
         pdf, pages = render_pdf_pages(figures, office=run.office, run=run, month_figures=month)
         claim.progress(75, _("Rendering the workbook"))
         xlsx = render_xlsx(figures, month_figures=month)
-        _test_delay(claim)
         claim.progress(95, _("Saving"))
         with transaction.atomic():
             locked = ReportRun.objects.select_for_update().get(pk=run_id)

@@ -2,15 +2,18 @@
 
 acks_late + reject_on_worker_lost: a worker killed mid-build does not acknowledge its message,
 so the broker redelivers it; the run it held stays `running` with no figures or files (they are
-written only in the build's final transaction) and is claimed again once its heartbeat is stale.
-A worker starting up, and the periodic `take_back_stale_report_runs`, also put such runs back
-in the queue, so a run never depends on the broker's visibility timeout alone.
+written only in the build's final transaction) and its heartbeat stops. The periodic
+`take_back_stale_report_runs` (every REPORTS_TAKE_BACK_SECONDS, 30 s, by setup_periodic_tasks)
+and every worker starting up put such a run back in the queue once its heartbeat is older than
+REPORTS_STALE_SECONDS (60 s), so a killed worker's run is rebuilt within about a minute and a
+half, never depending on the broker's visibility timeout.
 """
 
 import logging
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.core.exceptions import ValidationError
 
 from . import services
 
@@ -31,14 +34,18 @@ def build_report_run(self, run_id: int) -> str:
             return "failed"
         from .models import ReportRun
 
-        services.report_run_retry(run=ReportRun(pk=run_id), enqueue=False)
+        try:
+            services.report_run_retry(run=ReportRun(pk=run_id), enqueue=False)
+        except ValidationError:  # taken back meanwhile, or a monthly twin: no longer ours
+            logger.exception("report run %s failed and cannot be retried", run_id)
+            return "failed"
         raise self.retry(exc=exc, countdown=10 * 2**self.request.retries) from exc
     return "skipped" if run is None else "done"
 
 
 @shared_task
 def take_back_stale_report_runs() -> list[int]:
-    """Runs whose worker died go back to the queue (schedule every few minutes)."""
+    """Runs whose worker died go back to the queue, or fail after too many lost workers."""
     return services.report_runs_take_back_stale()
 
 

@@ -163,7 +163,11 @@ def run_request(request):
 
 
 def _run_context(request, run):
-    return {"run": run, "can_manage": role_in(request.user, run.office) in MANAGE_ROLES}
+    return {
+        "run": run,
+        "can_manage": role_in(request.user, run.office) in MANAGE_ROLES,
+        "stale": services.run_is_stale(run),
+    }
 
 
 @login_required
@@ -194,13 +198,17 @@ def run_download(request, pk: int, fmt: str):
 @login_required
 @require_POST
 def run_retry(request, pk: int):
+    """A failed run, or one whose worker went silent; a double submit queues it once."""
     run = get_run_for_user(request.user, pk, manage=True)
     try:
-        services.report_run_retry(run=run, user=request.user)
+        queued = services.report_run_retry(run=run, user=request.user)
     except ValidationError as e:
         messages.error(request, " ".join(e.messages))
     else:
-        messages.success(request, _("The report is queued again."))
+        if queued:
+            messages.success(request, _("The report is queued again."))
+        else:
+            messages.info(request, _("The report is already queued."))
     return redirect("reports:detail", pk=run.pk)
 
 

@@ -37,14 +37,20 @@ def test_database_url() -> str:
 test_database_url.__test__ = False  # a helper, not a test
 
 
-def start_worker(redis_url: str, **extra_env) -> subprocess.Popen:
-    env = {
+def _env(redis_url: str, extra_env: dict) -> dict:
+    return {
         **os.environ,
         "DEVELOPMENT": "true",
         "REDIS_URL": redis_url,
         "DATABASE_URL": test_database_url(),
         **{name: str(value) for name, value in extra_env.items()},
     }
+
+
+def start_worker(redis_url: str, *, pool: str = "solo", **extra_env) -> subprocess.Popen:
+    """A worker on the test database; `pool="prefork"` runs its tasks in one child process
+    (`pool_processes` finds it), as production does."""
+    concurrency = ["--concurrency=1"] if pool == "prefork" else []
     return subprocess.Popen(
         [
             sys.executable,
@@ -53,15 +59,38 @@ def start_worker(redis_url: str, **extra_env) -> subprocess.Popen:
             "-A",
             "branch_portal",
             "worker",
-            "--pool=solo",
+            f"--pool={pool}",
+            *concurrency,
             "--loglevel=WARNING",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
         ],
         cwd=ROOT,
-        env=env,
+        env=_env(redis_url, extra_env),
     )
+
+
+def start_beat(redis_url: str, **extra_env) -> subprocess.Popen:
+    """Celery beat with the database schedule (the rows setup_periodic_tasks wrote)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "branch_portal", "beat", "--loglevel=WARNING"],
+        cwd=ROOT,
+        env=_env(redis_url, extra_env),
+    )
+
+
+def pool_processes(parent: subprocess.Popen) -> list[int]:
+    """The pids of a process's children (a prefork worker's pool), from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        if int(fields[1]) == parent.pid:  # after "(comm)": state, ppid, …
+            children.append(int(stat.parent.name))
+    return children
 
 
 def stop(processes) -> None:

@@ -1,18 +1,24 @@
 """Report runs in-process (Celery eager): request → build → done, immutability in code and in
-the database, one build per claim, compare after a back-dated entry, retry of a failed run."""
+the database, one build per claim, compare after a back-dated entry, retry of a failed run; a
+killed worker's run (the heartbeat, the take-back, a manager's retry of a silent run)."""
 
 import copy
 import datetime as dt
+import threading
+import time
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, InternalError, connection, transaction
+from django.utils import timezone, translation
 
 from loans import services as loan_services
 from loans.models import LoanTransaction
 from reports import services
 from reports.models import FinishedRunError, ReportRun
 from tests.conftest import key
+
+from .ledger_lock import ledger_held
 
 START, AS_OF = dt.date(2021, 1, 1), dt.date(2021, 6, 15)
 
@@ -234,3 +240,116 @@ def test_a_failed_monthly_pack_may_be_requested_again(office_a, active_loan):
     # …and then the failed one cannot come back as a second monthly run.
     with pytest.raises(ValidationError):
         services.report_run_retry(run=failed)
+
+
+# --- A killed worker's run: heartbeat, take-back, retry (issue 10, point 11) ----------------------
+
+
+def _silence(run: ReportRun, seconds: int = 600) -> None:
+    """The run's worker was last heard of `seconds` ago (as if its process had been killed)."""
+    then = timezone.now() - dt.timedelta(seconds=seconds)
+    ReportRun.objects.filter(pk=run.pk).update(started_at=then, heartbeat_at=then)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_beats_while_one_step_takes_longer_than_the_stale_threshold(
+    active_loan, settings
+):
+    # Stale after 1 s, beats every 1/3 s; the figures step waits on the held ledger for 3 s.
+    settings.REPORTS_STALE_SECONDS = 1
+    run = ReportRun.objects.create(office=active_loan.office, start=START, as_of=AS_OF)
+    built = []
+
+    def build():
+        try:
+            built.append(services.report_run_build(run_id=run.pk))
+        finally:
+            connection.close()
+
+    builder = threading.Thread(target=build)
+    with ledger_held():
+        builder.start()
+        beats = set()
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            current = ReportRun.objects.defer("pdf", "xlsx").get(pk=run.pk)
+            if current.progress == 5:  # inside the figures step, which is blocked
+                beats.add(current.heartbeat_at)
+            time.sleep(0.05)
+        # Three stale thresholds inside one step, and still alive: nothing takes it back.
+        assert services.report_runs_take_back_stale(enqueue=False) == []
+        assert not services.run_is_stale(ReportRun.objects.get(pk=run.pk))
+    builder.join(60)
+    assert len(beats) >= 5, beats  # beaten by the thread while the build itself was waiting
+    assert built and built[0].status == ReportRun.Status.DONE and built[0].attempts == 1
+
+
+def test_the_defaults_notice_a_dead_worker_within_a_minute(settings):
+    for name in ("REPORTS_STALE_SECONDS", "REPORTS_HEARTBEAT_SECONDS", "REPORTS_MAX_ATTEMPTS"):
+        assert getattr(settings, name, None) is None, name
+    assert services.stale_after() == dt.timedelta(seconds=60)
+    assert services.heartbeat_every() == 15  # four beats missed before a run is stale
+    settings.REPORTS_STALE_SECONDS = 3
+    assert services.heartbeat_every() == 1  # never fewer than three beats per threshold
+
+
+def test_a_run_that_keeps_losing_its_worker_fails_for_a_manager_to_retry(active_loan, settings):
+    settings.REPORTS_STALE_SECONDS = 0
+    settings.REPORTS_MAX_ATTEMPTS = 2
+    run = ReportRun.objects.create(office=active_loan.office, start=START, as_of=AS_OF)
+    services._claim(run.pk)  # attempt 1 dies
+    assert services.report_runs_take_back_stale(enqueue=False) == [run.pk]
+    assert ReportRun.objects.get(pk=run.pk).status == ReportRun.Status.QUEUED
+    services._claim(run.pk)  # attempt 2 dies too
+    with translation.override("en"):
+        assert services.report_runs_take_back_stale(enqueue=False) == [run.pk]
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == (ReportRun.Status.FAILED, 2)
+    assert run.error == (
+        "The worker building this report stopped responding, 2 times; a manager may retry it."
+    )
+    assert services.report_run_retry(run=run, enqueue=False) is True
+    assert ReportRun.objects.get(pk=run.pk).status == ReportRun.Status.QUEUED
+
+
+def test_a_run_whose_worker_went_silent_can_be_retried_once(
+    active_loan, manager_a, django_capture_on_commit_callbacks
+):
+    run = ReportRun.objects.create(office=active_loan.office, start=START, as_of=AS_OF)
+    silent = services._claim(run.pk)
+    # Alive (heartbeat just now): refused, and nothing changes.
+    with pytest.raises(ValidationError) as refused:
+        services.report_run_retry(run=run, user=manager_a)
+    assert refused.value.code == "run_alive"
+    assert ReportRun.objects.get(pk=run.pk).status == ReportRun.Status.RUNNING
+
+    _silence(run)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert services.report_run_retry(run=run, user=manager_a) is True
+        assert services.report_run_retry(run=run, user=manager_a) is False  # a double submit
+    assert len(callbacks) == 1  # queued once
+    assert ReportRun.objects.get(pk=run.pk).status == ReportRun.Status.QUEUED
+
+    callbacks[0]()
+    run.refresh_from_db()
+    assert run.status == ReportRun.Status.DONE and run.attempts == 2
+    # The silent worker, were it only slow, can no longer write to the run.
+    with pytest.raises(services.RunLostError):
+        silent.progress(50, "late")
+    with pytest.raises(ValidationError) as refused:
+        services.report_run_retry(run=run, user=manager_a)
+    assert refused.value.code == "run_done"
+
+
+def test_a_retried_run_has_one_writer_even_if_the_silent_worker_wakes_up(active_loan):
+    run = ReportRun.objects.create(office=active_loan.office, start=START, as_of=AS_OF)
+    silent = services._claim(run.pk)
+    _silence(run)
+    assert services.report_run_retry(run=run, enqueue=False) is True
+    successor = services._claim(run.pk)
+    assert successor.attempt == silent.attempt + 1
+    # Whichever writes first, the silent one never writes: its run carries another attempt.
+    with pytest.raises(services.RunLostError):
+        silent.progress(30, "late")
+    successor.progress(30, "mine")
+    assert ReportRun.objects.get(pk=run.pk).progress_message == "mine"

@@ -1,5 +1,5 @@
 """Beat: the daily monthly-pack task claims each office's pack once; the schedules are declared
-idempotently."""
+idempotently, the take-back of a killed worker's run often enough to come within two minutes."""
 
 import datetime as dt
 
@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
+from reports import services
 from reports.models import ReportRun
 from reports.tasks import monthly_packs_due
 
@@ -45,4 +46,25 @@ def test_setup_periodic_tasks_is_idempotent():
     tasks = {task: crontab for _name, task, crontab in after}
     assert "reports.tasks.monthly_packs_due" in tasks
     stale = PeriodicTask.objects.get(task="reports.tasks.take_back_stale_report_runs")
-    assert (stale.crontab.minute, stale.crontab.hour) == ("*/5", "*")
+    assert stale.crontab is None and (stale.interval.every, stale.interval.period) == (
+        30,
+        "seconds",
+    )
+
+
+def test_a_killed_workers_run_is_taken_back_within_two_minutes_by_default():
+    call_command("setup_periodic_tasks")
+    take_back = PeriodicTask.objects.get(task="reports.tasks.take_back_stale_report_runs")
+    every = dt.timedelta(seconds=take_back.interval.every)
+    # Its last heartbeat + the stale threshold + at most one period until the next take-back.
+    assert services.stale_after() + every <= dt.timedelta(minutes=2)
+    assert services.stale_after() + every == dt.timedelta(seconds=90)
+
+
+def test_the_take_back_period_is_a_setting(settings):
+    call_command("setup_periodic_tasks")
+    settings.REPORTS_TAKE_BACK_SECONDS = 2  # the worker test's
+    call_command("setup_periodic_tasks")
+    take_back = PeriodicTask.objects.get(task="reports.tasks.take_back_stale_report_runs")
+    assert (take_back.interval.every, take_back.enabled) == (2, True)
+    assert PeriodicTask.objects.filter(task=take_back.task).count() == 1

@@ -5,7 +5,9 @@ import datetime as dt
 import json
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
 from loans import services as loan_services
 from loans.models import ClosedMonth
@@ -13,6 +15,7 @@ from reports import services
 from reports.models import ReportRun
 from reports.selectors import figures_for_period, outstanding_by_month
 from tests.conftest import key
+from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -354,3 +357,91 @@ def test_refusals_are_pages_of_the_portal(client, done_run, staff_a, staff_b):
     response = client.get(reverse("reports:detail", args=[done_run.pk]))
     assert response.status_code == 404
     assert "thuộc một phòng giao dịch không phải của bạn" in response.content.decode()
+
+
+# --- Retrying a run whose worker went silent (issue 10, point 11) ---------------------------------
+
+
+@pytest.fixture
+def manager_of_b(office_b):
+    user = UserFactory(username="manager_of_b")
+    MembershipFactory(user=user, office=office_b, role="manager")
+    return user
+
+
+def _running(run, *, silent_for: int) -> None:
+    """The run's worker claimed it and was last heard of `silent_for` seconds ago."""
+    then = timezone.now() - dt.timedelta(seconds=silent_for)
+    ReportRun.objects.filter(pk=run.pk).update(
+        status="running", attempts=1, progress=30, started_at=then, heartbeat_at=then
+    )
+
+
+def _retry(client, run):
+    """POST the retry button (in English: the VI/EN switch's cookie); the response and the
+    messages the run page then shows."""
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    response = client.post(reverse("reports:retry", args=[run.pk]), follow=True)
+    return response, [(m.level_tag, str(m)) for m in response.context["messages"]]
+
+
+def test_a_manager_retries_a_run_whose_worker_went_silent_once(
+    client, queued_run, manager_a, django_capture_on_commit_callbacks
+):
+    _running(queued_run, silent_for=600)
+    client.force_login(manager_a)
+    detail = reverse("reports:detail", args=[queued_run.pk])
+    html = client.get(detail).content.decode()
+    assert reverse("reports:retry", args=[queued_run.pk]) in html
+    progress = client.get(reverse("reports:progress", args=[queued_run.pk])).content.decode()
+    assert reverse("reports:retry", args=[queued_run.pk]) in progress and "every 2s" in progress
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response, said = _retry(client, queued_run)
+        again, said_again = _retry(client, queued_run)  # the double submit
+    assert response.redirect_chain == again.redirect_chain == [(detail, 302)]
+    assert said == [("success", "The report is queued again.")]
+    assert said_again == [("info", "The report is already queued.")]
+    assert len(callbacks) == 1  # one build task sent
+    assert ReportRun.objects.get(pk=queued_run.pk).status == "queued"
+    callbacks[0]()
+    run = ReportRun.objects.get(pk=queued_run.pk)
+    assert (run.status, run.attempts) == ("done", 2)
+
+
+def test_a_live_or_finished_run_is_not_retried(client, queued_run, done_run, manager_a):
+    _running(queued_run, silent_for=5)  # its worker beat 5 s ago
+    client.force_login(manager_a)
+    html = client.get(reverse("reports:detail", args=[queued_run.pk])).content.decode()
+    assert reverse("reports:retry", args=[queued_run.pk]) not in html
+    response, said = _retry(client, queued_run)
+    assert response.redirect_chain == [(reverse("reports:detail", args=[queued_run.pk]), 302)]
+    assert said == [
+        (
+            "error",
+            "This report is still being built: its worker was heard from less than 60 seconds "
+            "ago. It can be retried once its worker has been silent for that long.",
+        )
+    ]
+    run = ReportRun.objects.get(pk=queued_run.pk)
+    assert (run.status, run.attempts, run.progress) == ("running", 1, 30)
+
+    response, said = _retry(client, done_run)
+    assert said == [
+        ("error", "This report is finished and cannot be retried; request a new one instead.")
+    ]
+    assert ReportRun.objects.get(pk=done_run.pk).status == "done"
+
+
+def test_only_the_offices_managers_retry_a_silent_run(
+    client, queued_run, staff_a, auditor_a, staff_b, manager_of_b
+):
+    _running(queued_run, silent_for=600)
+    for user, status in ((staff_a, 403), (auditor_a, 403), (staff_b, 404), (manager_of_b, 404)):
+        client.force_login(user)
+        assert client.post(reverse("reports:retry", args=[queued_run.pk])).status_code == status
+    assert client.get(reverse("reports:retry", args=[queued_run.pk])).status_code == 405
+    client.force_login(staff_a)  # sees the run, without the button
+    html = client.get(reverse("reports:detail", args=[queued_run.pk])).content.decode()
+    assert reverse("reports:retry", args=[queued_run.pk]) not in html
+    assert ReportRun.objects.get(pk=queued_run.pk).status == "running"

@@ -1,0 +1,23 @@
+"""Hold the ledger table from another database session, so that a report build waits inside
+its figures step for as long as a test needs (a province-sized step, without the province):
+the build is really running and blocked, nothing in it is patched."""
+
+import contextlib
+
+import psycopg2
+
+from ..processes import test_database_url
+
+
+@contextlib.contextmanager
+def ledger_held():
+    """Until the block ends, no session can read loans_loantransaction (ACCESS EXCLUSIVE)."""
+    session = psycopg2.connect(test_database_url())
+    try:
+        with session.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '10s'")
+            cursor.execute("LOCK TABLE loans_loantransaction IN ACCESS EXCLUSIVE MODE")
+        yield
+    finally:
+        session.rollback()
+        session.close()
