@@ -2,8 +2,8 @@
 queued → running → done; a worker killed (SIGKILL) mid-build leaves no half-written run, and a
 killed pool process's run is taken back by beat's schedule and rebuilt within two minutes.
 
-A build is held inside its figures step by a session that locks the ledger table
-(tests/reports/ledger_lock.py): the worker is really building and really blocked, as in a
+A build is held inside its figures step by a session that locks the loans table
+(tests/reports/loans_lock.py): the worker is really building and really blocked, as in a
 province-sized step, and nothing in it is patched or slowed by a test hook."""
 
 import datetime as dt
@@ -21,7 +21,7 @@ from reports.models import ReportRun
 from ..processes import pool_processes, redis_database, send_task, stop
 from ..processes import start_beat as start_beat_process
 from ..processes import start_worker as start_worker_process
-from .ledger_lock import ledger_held
+from .loans_lock import loans_held
 
 START, AS_OF = dt.date(2021, 1, 1), dt.date(2021, 6, 15)
 STALE = 3  # seconds: the workers beat every second
@@ -104,7 +104,7 @@ def watch(run: ReportRun, until, timeout: float = 90) -> list[tuple[str, int]]:
 
 
 def blocked_in_the_figures(run: ReportRun) -> bool:
-    """Inside the figures step (held by ledger_held), beaten by the heartbeat thread alone for
+    """Inside the figures step (held by loans_held), beaten by the heartbeat thread alone for
     at least two seconds: the build's own steps would have moved the progress on."""
     return (
         run.status == "running"
@@ -124,7 +124,7 @@ def test_a_real_worker_builds_a_run(active_loan, start_worker, redis_url):
     start_worker()
     run = request(active_loan.office)
     assert run.status == ReportRun.Status.QUEUED
-    with ledger_held():
+    with loans_held():
         send(run, redis_url)
         seen = watch(run, lambda r: r.status == "running" and r.progress == 5)
     seen += watch(run, lambda r: r.status in ("done", "failed"))
@@ -138,7 +138,7 @@ def test_a_real_worker_builds_a_run(active_loan, start_worker, redis_url):
 def test_a_killed_worker_leaves_no_half_written_run(active_loan, start_worker, redis_url):
     doomed = start_worker()
     run = request(active_loan.office)
-    with ledger_held():
+    with loans_held():
         send(run, redis_url)
         watch(run, blocked_in_the_figures)
         doomed.send_signal(signal.SIGKILL)
@@ -165,7 +165,7 @@ def test_a_killed_pool_process_s_run_is_taken_back_on_schedule(
     worker = start_worker(pool="prefork")
     start_beat()
     run = request(active_loan.office)
-    with ledger_held():
+    with loans_held():
         send(run, redis_url)
         watch(run, blocked_in_the_figures)
         (child,) = pool_processes(worker)

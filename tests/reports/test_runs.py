@@ -18,7 +18,7 @@ from reports import services
 from reports.models import FinishedRunError, ReportRun
 from tests.conftest import key
 
-from .ledger_lock import ledger_held
+from .loans_lock import loans_held
 
 START, AS_OF = dt.date(2021, 1, 1), dt.date(2021, 6, 15)
 
@@ -255,7 +255,7 @@ def _silence(run: ReportRun, seconds: int = 600) -> None:
 def test_the_heartbeat_beats_while_one_step_takes_longer_than_the_stale_threshold(
     active_loan, settings
 ):
-    # Stale after 1 s, beats every 1/3 s; the figures step waits on the held ledger for 3 s.
+    # Stale after 1 s, beats every 1/3 s; the figures step waits on the held loans table for 3 s.
     settings.REPORTS_STALE_SECONDS = 1
     run = ReportRun.objects.create(office=active_loan.office, start=START, as_of=AS_OF)
     built = []
@@ -267,7 +267,7 @@ def test_the_heartbeat_beats_while_one_step_takes_longer_than_the_stale_threshol
             connection.close()
 
     builder = threading.Thread(target=build)
-    with ledger_held():
+    with loans_held():
         builder.start()
         beats = set()
         deadline = time.monotonic() + 3
