@@ -6,9 +6,11 @@ WORKDIR /app
 COPY pyproject.toml ./
 COPY . .
 # Collected in production mode (no DEVELOPMENT): the manifest storage needs its staticfiles.json.
-# The build has no secret and no database: placeholders (settings only parse them).
+# The build has no secret and no database: a throw-away random key (production settings refuse
+# a weak one) and a placeholder URL (settings only parse it).
 RUN pip install --no-cache-dir . && \
-    SECRET_KEY=collectstatic-build-only DATABASE_URL=postgres://unused@localhost/unused \
+    SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    DATABASE_URL=postgres://unused@localhost/unused \
     python manage.py collectstatic --noinput
 ENV PYTHONUNBUFFERED=1
 EXPOSE 8000

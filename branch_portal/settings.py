@@ -6,7 +6,15 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from .env import env_bool, env_int, env_list, env_secret, env_str
+from .env import (
+    DEVELOPMENT_SECRET_KEY,
+    env_bool,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    secret_key_weakness,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -18,7 +26,13 @@ SECRET_KEY = env_secret("SECRET_KEY")
 if not SECRET_KEY:
     if not DEVELOPMENT:
         raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) must be set in production.")
-    SECRET_KEY = "development-only-not-secret"  # noqa: S105
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
+elif not DEVELOPMENT and (weakness := secret_key_weakness(SECRET_KEY)):
+    # Whoever knows the key can forge sessions (log in as anyone) and password-reset links.
+    raise ImproperlyConfigured(
+        f"SECRET_KEY {weakness}: refused in production. Generate one with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 if DEBUG and not DEVELOPMENT:
     raise ImproperlyConfigured("DEBUG=true is refused in production; set DEVELOPMENT=true.")
 
@@ -142,14 +156,25 @@ WHITENOISE_AUTOREFRESH = DEVELOPMENT
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "media/"
 
-# Behind HTTPS in production: cookies only over TLS.
+# Behind HTTPS in production (SECURE_COOKIES, on unless DEVELOPMENT): cookies only over TLS,
+# plain HTTP redirected to HTTPS, and browsers told to use nothing but HTTPS for a year (HSTS).
+# The TLS proxy in front says which scheme the browser used in X-Forwarded-Proto.
 SECURE_COOKIES = env_bool("SECURE_COOKIES", not DEVELOPMENT)
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
 SESSION_COOKIE_HTTPONLY = True
-if SECURE_COOKIES:
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", SECURE_COOKIES)
+if SECURE_COOKIES or SECURE_SSL_REDIRECT:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if SECURE_COOKIES else 0)
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured(f"SECURE_HSTS_SECONDS must not be negative: {SECURE_HSTS_SECONDS}")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", SECURE_COOKIES)
+# The preload token only allows the domain to be submitted to the browsers' preload list (a
+# promise slow to take back); the header alone adds nothing else. Set false where subdomains or
+# the domain itself may need plain HTTP.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", SECURE_COOKIES)
+
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
 
 REDIS_URL = env_str("REDIS_URL")

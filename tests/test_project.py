@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from branch_portal import env as env_module
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -15,24 +17,27 @@ def test_no_pending_migrations(db):
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
 
 
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        ({"SECRET_KEY": ""}, "SECRET_KEY"),
-        ({"SECRET_KEY": "x" * 50, "DEBUG": "true"}, "DEBUG=true is refused"),
-        ({"SECRET_KEY": "x" * 50, "DEBUG": "yes"}, "must be 'true' or 'false'"),
-    ],
-)
-def test_production_settings_refuse_to_start_unsafely(env, message):
-    clean = {k: v for k, v in os.environ.items() if k not in ("DEVELOPMENT", "DEBUG")}
-    clean.update(env, DATABASE_URL="postgres://nobody@127.0.0.1/none")
-    result = subprocess.run(
+# Fixed, not secrets.token_urlsafe(): pytest-xdist's workers must collect the same test ids.
+STRONG_KEY = "Tq8v0yR-3mZ_pW2sLx9cN4bH7eJ1fK6gD5aU0oI8rE2tY3wQ9zVn"
+# Every variable the settings read: a test's environment starts without any of them.
+SETTINGS_VARIABLES = {
+    line.split("=", 1)[0]
+    for line in (ROOT / ".env.example").read_text().splitlines()
+    if line and not line.startswith("#")
+} | {"SECRET_KEY_FILE"}
+
+
+def production(env: dict, code: str = "") -> subprocess.CompletedProcess:
+    """Set up Django in a child process with production settings and env; run code there."""
+    clean = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
+    clean.update({"DATABASE_URL": "postgres://nobody@127.0.0.1/none", **env})
+    return subprocess.run(
         [
             sys.executable,
             "-c",
             "import django, os; "
             "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'branch_portal.settings'); "
-            "django.setup()",
+            "django.setup(); from django.conf import settings as s\n" + code,
         ],
         cwd=ROOT,
         env=clean,
@@ -40,29 +45,169 @@ def test_production_settings_refuse_to_start_unsafely(env, message):
         text=True,
         check=False,
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SECRET_KEY": ""}, "SECRET_KEY (or SECRET_KEY_FILE) must be set"),
+        ({"SECRET_KEY": STRONG_KEY, "DEBUG": "true"}, "DEBUG=true is refused"),
+        ({"SECRET_KEY": STRONG_KEY, "DEBUG": "yes"}, "must be 'true' or 'false'"),
+        (
+            {"SECRET_KEY": STRONG_KEY, "SECURE_SSL_REDIRECT": "on"},
+            "SECURE_SSL_REDIRECT must be 'true' or 'false'",
+        ),
+        (
+            {"SECRET_KEY": STRONG_KEY, "SECURE_HSTS_SECONDS": "-1"},
+            "SECURE_HSTS_SECONDS must not be negative",
+        ),
+    ],
+)
+def test_production_settings_refuse_to_start_unsafely(env, message):
+    result = production(env)
     assert result.returncode != 0
     assert message in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("changeme", "is a well-known placeholder"),
+        ("secret", "is a well-known placeholder"),
+        ("Change-Me", "is a well-known placeholder"),
+        ("development-only-not-secret", "is a well-known placeholder"),
+        (env_module.EXAMPLE_SECRET_KEY, "is a well-known placeholder"),
+        ("django-insecure-" + STRONG_KEY, "is a Django development key"),
+        ("changeme-" * 8, "contains a placeholder word"),
+        ("x" * 64, "has fewer than 5 different characters"),
+        ("abcd" * 20, "has fewer than 5 different characters"),
+        (STRONG_KEY[:49], "is too short (49 characters; at least 50)"),
+    ],
+    ids=lambda value: value[:20],
+)
+def test_production_refuses_a_weak_secret_key(key, reason):
+    result = production({"SECRET_KEY": key})
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: SECRET_KEY {reason}" in result.stderr
+    assert "refused in production. Generate one with: python -c" in result.stderr
+
+
+def test_production_refuses_a_weak_key_from_the_key_file_too(tmp_path):
+    (tmp_path / "key").write_text("changeme\n")
+    result = production({"SECRET_KEY_FILE": str(tmp_path / "key")})
+    assert "SECRET_KEY is a well-known placeholder: refused in production." in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda path: None, "No such file or directory"),
+        (lambda path: path.mkdir(), "Is a directory"),
+        (lambda path: path.write_bytes(b"\xff\xfe\x00key"), "is not a text file"),
+    ],
+    ids=["missing", "directory", "binary"],
+)
+def test_an_unreadable_key_file_is_named_without_a_file_error_traceback(tmp_path, make, reason):
+    path = tmp_path / "secret_key"
+    make(path)
+    result = production({"SECRET_KEY_FILE": str(path)})
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: SECRET_KEY_FILE={str(path)!r}" in result.stderr
+    assert reason in result.stderr.splitlines()[-1]
+    assert "FileNotFoundError" not in result.stderr and "IsADirectoryError" not in result.stderr
+
+
+def test_development_keeps_its_own_key():
+    result = production({"DEVELOPMENT": "true", "SECRET_KEY": "changeme"}, "print(s.SECRET_KEY)")
+    assert result.stdout.split() == ["changeme"], result.stderr
+    result = production({"DEVELOPMENT": "true"}, "print(s.SECRET_KEY)")
+    assert result.stdout.split() == ["development-only-not-secret"], result.stderr
+
+
+def test_a_strong_key_file_is_read(tmp_path):
+    (tmp_path / "key").write_text(STRONG_KEY + "\n")
+    result = production({"SECRET_KEY_FILE": str(tmp_path / "key")}, "print(s.SECRET_KEY)")
+    assert result.stdout.split() == [STRONG_KEY], result.stderr
+
+
 def test_production_cookies_are_secure():
-    clean = {k: v for k, v in os.environ.items() if k not in ("DEVELOPMENT", "DEBUG")}
-    clean.update(SECRET_KEY="x" * 50, DATABASE_URL="postgres://nobody@127.0.0.1/none")
+    result = production(
+        {"SECRET_KEY": STRONG_KEY},
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.DEBUG)",
+    )
+    assert result.stdout.split() == ["True", "True", "False"], result.stderr
+
+
+SECURITY = (
+    "print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS,"
+    " s.SECURE_HSTS_PRELOAD, s.SECURE_PROXY_SSL_HEADER)"
+)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "True 31536000 True True ('HTTP_X_FORWARDED_PROTO', 'https')"),
+        ({"SECURE_COOKIES": "false"}, "False 0 False False None"),
+        (
+            {"SECURE_SSL_REDIRECT": "false", "SECURE_HSTS_SECONDS": "3600"},
+            "False 3600 True True ('HTTP_X_FORWARDED_PROTO', 'https')",
+        ),
+        (
+            {"SECURE_HSTS_INCLUDE_SUBDOMAINS": "false", "SECURE_HSTS_PRELOAD": "false"},
+            "True 31536000 False False ('HTTP_X_FORWARDED_PROTO', 'https')",
+        ),
+        ({"DEVELOPMENT": "true"}, "False 0 False False None"),
+    ],
+    ids=["production", "plain-http", "no-redirect", "no-subdomains", "development"],
+)
+def test_https_redirect_and_hsts_are_on_behind_https(env, expected):
+    result = production({"SECRET_KEY": STRONG_KEY, **env}, SECURITY)
+    assert result.stdout.strip() == expected, result.stderr
+
+
+def test_production_redirects_plain_http_and_sends_hsts_over_https():
+    """Through the real SecurityMiddleware with the production settings."""
+    code = (
+        "from django.http import HttpResponse\n"
+        "from django.middleware.security import SecurityMiddleware\n"
+        "from django.test import RequestFactory\n"
+        "view = SecurityMiddleware(lambda request: HttpResponse('ok'))\n"
+        "plain = view(RequestFactory().get('/loans/'))\n"
+        "tls = view(RequestFactory().get('/loans/', headers={'x-forwarded-proto': 'https'}))\n"
+        "print(plain.status_code, plain['Location'])\n"
+        "print(tls.status_code, tls['Strict-Transport-Security'])\n"
+    )
+    result = production({"SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "testserver"}, code)
+    assert result.stdout.splitlines() == [
+        "301 https://testserver/loans/",
+        "200 max-age=31536000; includeSubDomains; preload",
+    ], result.stderr
+
+
+def test_check_deploy_is_clean_with_the_example_settings():
+    """`manage.py check --deploy` with .env.example's values (and a strong key) warns of nothing."""
+    example = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.split("=", 1)
+            if value:
+                example[name] = value
+    assert example["SECRET_KEY"] == env_module.EXAMPLE_SECRET_KEY  # refused as it stands
+    assert production(example).returncode != 0
+    clean = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
+    clean.update(example, SECRET_KEY=STRONG_KEY)
     result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import django, os; "
-            "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'branch_portal.settings'); "
-            "django.setup(); from django.conf import settings as s; "
-            "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.DEBUG)",
-        ],
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
         env=clean,
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
-    assert result.stdout.split() == ["True", "True", "False"]
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+    assert "WARNING" not in result.stderr + result.stdout
 
 
 def test_vietnamese_unless_the_user_picks_english(client, staff_a):
