@@ -3,19 +3,34 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every package, direct and transitive, pinned with its hashes: dev.lock for make (the dev
+# extras too), prod.lock (the same versions, without the dev tools) for the Docker image.
+LOCK := requirements/dev.lock
+PROD_LOCK := requirements/prod.lock
+# Re-resolves for Python 3.11 on every platform; keeps the current pins unless UPGRADE=true.
+COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock" $(if $(filter true,$(UPGRADE)),--upgrade)
 export DEVELOPMENT ?= true
 
-.PHONY: run test lint format bench install clean-db
+.PHONY: run test lint format bench install lock clean-db
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+# A changed lock reinstalls. The project itself is not installed: it runs from this folder
+# (pyproject.toml lists no packages), and an editable install cannot be hash-checked.
+$(STAMP): $(LOCK) | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# After changing pyproject.toml's dependencies: `make lock`; to move every pin to the newest
+# release pyproject.toml allows: `make lock UPGRADE=true`. Commit both lock files.
+lock: $(STAMP)
+	$(COMPILE) --extra dev --output-file $(LOCK)
+	$(COMPILE) --constraint $(LOCK) --output-file $(PROD_LOCK)
 
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput

@@ -3,10 +3,13 @@
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from branch_portal import env as env_module
 
@@ -218,3 +221,88 @@ def test_vietnamese_unless_the_user_picks_english(client, staff_a):
     client.post("/i18n/setlang/", {"language": "en", "next": "/"})
     html = client.get("/", HTTP_ACCEPT_LANGUAGE="vi").content.decode()
     assert ">Log out<" in html
+
+
+def _pins(lock: Path) -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes) of a lock file, each pin followed by its --hash lines."""
+    pins: dict[str, tuple[str, list[str]]] = {}
+    name = None
+    for raw in lock.read_text().splitlines():
+        line = raw.strip().rstrip("\\").strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("--hash=sha256:"):
+            pins[name][1].append(line.removeprefix("--hash=sha256:"))
+            continue
+        requirement = Requirement(line)
+        assert len(requirement.specifier) == 1, f"{lock.name}: {raw!r} is not one pin"
+        (spec,) = requirement.specifier
+        assert spec.operator == "==", f"{lock.name}: {raw!r} is not one pin"
+        name = canonicalize_name(requirement.name)
+        pins[name] = (spec.version, [])
+    return pins
+
+
+def _declared() -> tuple[list[Requirement], list[Requirement]]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return (
+        [Requirement(r) for r in project["dependencies"]],
+        [Requirement(r) for r in project["optional-dependencies"]["dev"]],
+    )
+
+
+def test_the_lock_pins_every_declared_dependency_with_hashes():
+    """make installs requirements/dev.lock: every package pyproject.toml declares, dev tools too,
+    pinned to a version it allows, and every pin (transitive ones too) hash-checked."""
+    runtime, dev = _declared()
+    for lock, declared in [("dev.lock", runtime + dev), ("prod.lock", runtime)]:
+        path = ROOT / "requirements" / lock
+        pins = _pins(path)
+        for requirement in declared:
+            name = canonicalize_name(requirement.name)
+            assert name in pins, f"{lock} lacks {requirement}: run `make lock`"
+            assert requirement.specifier.contains(pins[name][0], prereleases=True), (
+                f"{lock} pins {name}=={pins[name][0]}, pyproject.toml wants {requirement}"
+            )
+        assert all(len(hashes) >= 1 for _version, hashes in pins.values()), lock
+        text = path.read_text()
+        # Nothing of this machine's pip configuration (local indexes, wheel folders) leaks in.
+        for option in ("--index-url", "--extra-index-url", "--find-links", "file:", "-e "):
+            assert option not in text, f"{lock} names {option}"
+    assert "django-csp" in _pins(ROOT / "requirements" / "prod.lock")
+
+
+def test_the_production_lock_is_the_dev_lock_without_the_dev_tools():
+    dev, prod = _pins(ROOT / "requirements/dev.lock"), _pins(ROOT / "requirements/prod.lock")
+    assert {name: pin[0] for name, pin in prod.items()} == {name: dev[name][0] for name in prod}, (
+        "the two locks disagree: run `make lock`"
+    )
+    _runtime, dev_tools = _declared()
+    assert not {canonicalize_name(r.name) for r in dev_tools} & set(prod)
+
+
+def test_make_installs_from_the_lock_and_again_when_it_changes(tmp_path):
+    """The install step's stamp depends on the lock file: a newer lock reinstalls from it."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").touch()
+    stamp = venv / ".installed"
+    stamp.touch()
+    lock_time = (ROOT / "requirements" / "dev.lock").stat().st_mtime
+
+    def dry_run() -> str:
+        return subprocess.run(
+            ["make", "--dry-run", "install", f"VENV={venv}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    os.utime(stamp, (lock_time + 60, lock_time + 60))
+    assert "pip install" not in dry_run()
+    os.utime(stamp, (lock_time - 60, lock_time - 60))
+    assert f"{venv}/bin/pip install --quiet --require-hashes -r requirements/dev.lock" in dry_run()
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "pip install --no-cache-dir --require-hashes -r requirements/prod.lock" in dockerfile
