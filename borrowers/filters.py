@@ -36,7 +36,8 @@ def limit_groups_to_commune(filterset) -> None:
     else:
         field.queryset = groups.none()
         field.empty_label = _("Choose a commune first")
-    filterset.form.fields["commune"].widget.attrs["onchange"] = "this.form.submit()"
+    # static/js/portal.js submits it (no inline handler: the Content-Security-Policy).
+    filterset.form.fields["commune"].widget.attrs["data-autosubmit"] = ""
 
 
 def loans_with_balance():

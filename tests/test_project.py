@@ -1,6 +1,7 @@
 """Project-wide promises: migrations match the models, settings refuse unsafe production."""
 
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -306,3 +307,54 @@ def test_make_installs_from_the_lock_and_again_when_it_changes(tmp_path):
 
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install --no-cache-dir --require-hashes -r requirements/prod.lock" in dockerfile
+
+
+# Served pages only: the report pack's templates are laid out by WeasyPrint, never by a browser.
+SERVED_TEMPLATES = [
+    path
+    for path in sorted([*ROOT.glob("templates/**/*.html"), *ROOT.glob("*/templates/**/*.html")])
+    if "reports/pdf" not in path.as_posix()
+]
+INLINE_CODE = [
+    (re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", re.I), "inline <script>"),
+    (re.compile(r"<style\b", re.I), "<style> element"),
+    (re.compile(r"\son[a-z]+\s*=", re.I), "event-handler attribute"),
+    (re.compile(r"\sstyle\s*=", re.I), "style attribute"),
+    (re.compile(r"javascript:", re.I), "javascript: URL"),
+]
+
+
+@pytest.mark.parametrize("template", SERVED_TEMPLATES, ids=lambda path: path.name)
+def test_templates_carry_no_inline_script_or_style(template):
+    """The Content-Security-Policy refuses them: behaviour lives in static/js, looks in
+    static/css (tests/browser/test_csp.py proves the pages work so)."""
+    text = template.read_text()
+    found = [
+        (what, match.group(0)) for pattern, what in INLINE_CODE for match in pattern.finditer(text)
+    ]
+    assert not found, f"{template.relative_to(ROOT)}: {found}"
+
+
+def test_python_code_adds_no_inline_handler_to_widgets():
+    pattern = re.compile(
+        r"""attrs\[["'](on[a-z]+|style)["']\]|["'](on[a-z]+|style)["']\s*:\s*["']"""
+    )
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for app in ("branch_portal", "borrowers", "loans", "reports")
+        for path in (ROOT / app).rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not offenders
+
+
+def test_every_page_is_served_with_the_content_security_policy(client):
+    response = client.get("/accounts/login/")
+    policy = dict(
+        part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";")
+    )
+    assert policy["default-src"] == policy["script-src"] == policy["style-src"] == "'self'"
+    assert policy["img-src"] == "'self' data:"  # Bootstrap's icons: data: SVGs in its CSS
+    assert policy["object-src"] == policy["frame-ancestors"] == "'none'"
+    assert policy["form-action"] == policy["base-uri"] == "'self'"

@@ -15,7 +15,11 @@ def test_dashboard_fills_in_its_figures_and_chart(page, live_server, active_loan
     base = live_server.url
     _login(page, base, "auditor_a")
     page.goto(f"{base}/reports/dashboard/")
-    page.wait_for_function("window.Chart && Chart.getChart('outstanding-chart') !== undefined")
+    # A function, not an expression: Playwright evaluates an expression with eval(), which the
+    # page's Content-Security-Policy refuses.
+    page.wait_for_function(
+        "() => window.Chart && Chart.getChart('outstanding-chart') !== undefined"
+    )
     chart = page.evaluate(
         """() => {
           const chart = Chart.getChart("outstanding-chart");
@@ -50,4 +54,4 @@ def test_a_part_that_fails_says_so(page, live_server, active_loan, auditor_a):
     page.locator("#dashboard-figures [role=alert]").wait_for()
     assert "Không tính được" in page.inner_text("#dashboard-table [role=alert]")
     assert not page.locator("#dashboard-table .spinner-border").count()
-    page.wait_for_function("Chart.getChart('outstanding-chart') !== undefined")
+    page.wait_for_function("() => Chart.getChart('outstanding-chart') !== undefined")
