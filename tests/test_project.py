@@ -28,7 +28,7 @@ SETTINGS_VARIABLES = {
     line.split("=", 1)[0]
     for line in (ROOT / ".env.example").read_text().splitlines()
     if line and not line.startswith("#")
-} | {"SECRET_KEY_FILE"}
+} | {"SECRET_KEY_FILE", "DJANGO_ALLOW_ASYNC_UNSAFE"}  # the last: set by tests/browser/conftest.py
 
 
 def production(env: dict, code: str = "") -> subprocess.CompletedProcess:

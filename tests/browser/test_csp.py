@@ -5,7 +5,9 @@ script or style injected into a page is refused (so the policy is really enforce
 import re
 
 import pytest
+from django_celery_beat.models import CrontabSchedule
 
+from ..factories import UserFactory
 from .test_journey import _login
 
 pytestmark = [
@@ -137,3 +139,24 @@ def test_the_pages_htmx_and_the_chart_work_under_the_policy(
     assert page.evaluate("window.__injected") is None
     directives = {v["directive"] for v in page.evaluate("window.__csp")}
     assert directives == {"script-src-elem", "style-src-attr"}
+
+
+def test_the_admin_works_under_the_policy(watched, live_server, household_a):
+    page, base = watched, live_server.url
+    UserFactory(username="root", is_staff=True, is_superuser=True)
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", "root")
+    page.fill("#id_password", "demo1234")
+    with page.expect_navigation():
+        page.click("input[type=submit]")
+    _visit(page, f"{base}/admin/")
+    _visit(page, f"{base}/admin/borrowers/office/")
+    assert household_a.office.name in page.inner_text("#result_list")
+    _visit(page, f"{base}/admin/borrowers/office/{household_a.office.pk}/change/")
+    _visit(page, f"{base}/admin/django_celery_beat/periodictask/add/")
+    _no_violation(page, "admin")
+    crontab = CrontabSchedule.objects.create(minute="0", hour="6")
+    page.reload()
+    page.select_option("#id_crontab", str(crontab.pk))
+    assert "Translation: At 06:00" in page.inner_text(".field-crontab")
+    _no_violation(page, "periodic task form")
