@@ -1,37 +1,35 @@
-"""Interest: the one rounding rule, and interest due over a period from the ledger."""
+"""Interest: the one rounding rule, and interest due over a period from the ledger.
+
+The rule is principal × days × monthly rate ÷ 30, rounded once, half up. It is computed exactly
+(Fraction) and divided once: a per-day rate as a Decimal (0.55 % ÷ 30 = 0.000183333…) is already
+truncated, and an exact half (364.292,5 ₫) then came out a hair below and rounded down.
+"""
 
 import datetime as dt
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+from fractions import Fraction
 
-HUNDRED = Decimal(100)
-DAYS_PER_MONTH = Decimal(30)
+# The monthly rate is a percentage (0.55 meaning 0.55 % a month) over a 30-day month.
+RATE_DIVISOR = 100 * 30
 
 
-def round_vnd(amount: Decimal) -> int:
-    """Round to whole đồng, half up. Every computed amount goes through here exactly once."""
-    return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+def round_vnd(amount: Fraction | Decimal | int) -> int:
+    """Round to whole đồng, half up (a half away from zero). Every computed amount goes through
+    here exactly once; a Decimal is taken at its exact value."""
+    exact = Fraction(amount)
+    whole, rest = divmod(abs(exact.numerator), exact.denominator)
+    if 2 * rest >= exact.denominator:
+        whole += 1
+    return whole if exact >= 0 else -whole
 
 
 def accrued(
     *, in_term: int, overdue: int, days: int, monthly_rate: Decimal, overdue_multiplier: Decimal
-) -> Decimal:
-    """Unrounded interest: principal × days × monthly rate ÷ 30; overdue at the multiplier."""
-    per_day = monthly_rate / HUNDRED / DAYS_PER_MONTH
-    return (Decimal(in_term) + Decimal(overdue) * overdue_multiplier) * days * per_day
-
-
-def interest_due(
-    *, in_term: int, overdue: int, days: int, monthly_rate: Decimal, overdue_multiplier: Decimal
-) -> int:
-    return round_vnd(
-        accrued(
-            in_term=in_term,
-            overdue=overdue,
-            days=days,
-            monthly_rate=monthly_rate,
-            overdue_multiplier=overdue_multiplier,
-        )
-    )
+) -> Fraction:
+    """Exact, unrounded interest: principal × days × monthly rate ÷ 30; overdue at the
+    multiplier."""
+    principal = in_term + overdue * Fraction(overdue_multiplier)
+    return principal * days * Fraction(monthly_rate) / RATE_DIVISOR
 
 
 def interest_over_segments(
@@ -50,6 +48,6 @@ def interest_over_segments(
             for start, end, in_term, overdue, rate, multiplier in segments
             if end > start
         ),
-        Decimal(0),
+        Fraction(0),
     )
     return round_vnd(total)
