@@ -3,10 +3,20 @@
 import datetime as dt
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .models import Category, Household, SavingsGroup, Sex, Village
+from .models import (
+    FIRST_CATEGORY_YEAR,
+    STORED_CATEGORY_YEARS,
+    Category,
+    Household,
+    SavingsGroup,
+    Sex,
+    Village,
+)
 from .selectors import groups_for_user, villages_for_user
+from .services import check_category_year, check_date_of_birth, check_effective_date
 
 DATE_INPUT_FORMATS = ["%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d"]
 
@@ -20,11 +30,30 @@ class DateInput(forms.DateInput):
         super().__init__(attrs=attrs, format="%d/%m/%Y")
 
 
+# Every typed date lies in these years: 31/12/9999 parses, but no entry, birth or decision of
+# this bank is dated there (the services then bound each date by its own rule).
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2100, 12, 31)
+
+
 class DateField(forms.DateField):
-    """Accepts dd/mm/yyyy (also with - or .) and ISO yyyy-mm-dd, whatever the UI language."""
+    """Accepts dd/mm/yyyy (also with - or .) and ISO yyyy-mm-dd, whatever the UI language;
+    refuses a date outside 1900–2100."""
 
     widget = DateInput
     input_formats = DATE_INPUT_FORMATS
+
+    def validate(self, value):
+        super().validate(value)
+        if value is not None and not EARLIEST_DATE <= value <= LATEST_DATE:
+            raise forms.ValidationError(
+                _("Enter a date between %(first)s and %(last)s.")
+                % {
+                    "first": EARLIEST_DATE.strftime("%d/%m/%Y"),
+                    "last": LATEST_DATE.strftime("%d/%m/%Y"),
+                },
+                code="date_range",
+            )
 
 
 class BootstrapMixin:
@@ -85,11 +114,39 @@ class HouseholdRegisterForm(BootstrapMixin, forms.Form):
         label=_("Savings and loan group"), queryset=SavingsGroup.objects.none(), required=False
     )
     category = forms.ChoiceField(label=_("Household category"), choices=Category.choices)
-    category_year = forms.IntegerField(label=_("Certified for year"), min_value=2000)
+    category_year = forms.IntegerField(
+        label=_("Certified for year"),
+        min_value=FIRST_CATEGORY_YEAR,
+        max_value=STORED_CATEGORY_YEARS[1],
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         _place_fields(self, user)
+
+    def clean(self):
+        data = super().clean()
+        village = data.get("village")
+        if village is None:
+            return data
+        # The rules of the service, with the business date of the village's office.
+        office = village.office
+        _apply_rule(self, check_date_of_birth, data.get("date_of_birth"), on=office.business_date)
+        _apply_rule(self, check_category_year, data.get("category_year"), office=office)
+        return data
+
+
+def _apply_rule(form, rule, value, **kwargs) -> None:
+    """Run one of the services' rules on a cleaned value, showing its refusal on the field."""
+    if value is None:
+        return
+    try:
+        rule(value, **kwargs)
+    except ValidationError as error:
+        for field, errors in error.error_dict.items():
+            target = field if field in form.fields and field not in form.errors else None
+            for e in errors:
+                form.add_error(target, e)
 
 
 class HouseholdEditForm(BootstrapMixin, forms.Form):
@@ -127,6 +184,15 @@ class HouseholdEditForm(BootstrapMixin, forms.Form):
         self.fields["group"].queryset = self.fields["group"].queryset.filter(
             office=household.office
         )
+        self.household = household
+
+    def clean(self):
+        data = super().clean()
+        office = self.household.office
+        _apply_rule(self, check_date_of_birth, data.get("date_of_birth"), on=office.business_date)
+        if "group" in data and data["group"] != self.household.group:
+            _apply_rule(self, check_effective_date, data.get("on"), office=office, open_month=True)
+        return data
 
 
 class CitizenIdForm(BootstrapMixin, forms.Form):
@@ -137,13 +203,34 @@ class CitizenIdForm(BootstrapMixin, forms.Form):
     )
     on = DateField(label=_("Replaced on"))
 
+    def __init__(self, *args, household: Household | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.household = household
+
+    def clean(self):
+        data = super().clean()
+        if self.household is not None:
+            _apply_rule(self, check_effective_date, data.get("on"), office=self.household.office)
+        return data
+
 
 class CertifyCategoryForm(BootstrapMixin, forms.Form):
-    year = forms.IntegerField(label=_("Year"), min_value=2000, max_value=2100)
+    year = forms.IntegerField(
+        label=_("Year"), min_value=FIRST_CATEGORY_YEAR, max_value=STORED_CATEGORY_YEARS[1]
+    )
     category = forms.ChoiceField(label=_("Household category"), choices=Category.choices)
+
+    def __init__(self, *args, household: Household | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.household = household
 
     def clean_year(self) -> int:
         year = self.cleaned_data["year"]
-        if year > dt.date.today().year + 1:
+        if self.household is not None:
+            try:
+                check_category_year(year, office=self.household.office, field="year")
+            except ValidationError as error:
+                raise forms.ValidationError(error.error_dict["year"]) from error
+        elif year > dt.date.today().year + 1:
             raise forms.ValidationError(_("A category is certified for this year or the next."))
         return year

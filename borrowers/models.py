@@ -6,11 +6,22 @@ import datetime as dt
 import pghistory
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from branch_portal.roles import Role
+
+# Bounds of dated household facts (the services refuse beyond them, the database too).
+# No representative alive was born before 1900.
+EARLIEST_BIRTH = dt.date(1900, 1, 1)
+# A household borrows through an adult representative: 18, full civil capacity in Vietnam.
+ADULT_AGE = 18
+# Category certificates entered today are from 2000 on (the forms); the database takes the
+# Bank for the Poor's years too (from 1995), for imported history, and nothing past 2100.
+FIRST_CATEGORY_YEAR = 2000
+STORED_CATEGORY_YEARS = (1995, 2100)
 
 
 class Unaccent(models.Func):
@@ -214,7 +225,9 @@ class Household(models.Model):
     office = models.ForeignKey(Office, on_delete=models.PROTECT, related_name="households")
     full_name = models.CharField(_("full name"), max_length=200)
     citizen_id = models.CharField(_("citizen ID"), max_length=12)
-    date_of_birth = models.DateField(_("date of birth"))
+    date_of_birth = models.DateField(
+        _("date of birth"), validators=[MinValueValidator(EARLIEST_BIRTH)]
+    )
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
     phone = models.CharField(_("phone"), max_length=20, blank=True)
     village = models.ForeignKey(Village, on_delete=models.PROTECT, related_name="households")
@@ -246,7 +259,10 @@ class Household(models.Model):
                 fields=["citizen_id"],
                 condition=models.Q(status="active"),
                 name="citizen_id_unique_among_active",
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(date_of_birth__gte=EARLIEST_BIRTH), name="born_after_1900"
+            ),
         ]
         indexes = [
             GinIndex(OpClass("search_name", name="gin_trgm_ops"), name="household_name_trgm"),
@@ -269,7 +285,13 @@ class HouseholdCategory(models.Model):
     """The category the commune certified for a household for one year."""
 
     household = models.ForeignKey(Household, on_delete=models.CASCADE, related_name="categories")
-    year = models.PositiveSmallIntegerField(_("year"))
+    year = models.PositiveSmallIntegerField(
+        _("year"),
+        validators=[
+            MinValueValidator(STORED_CATEGORY_YEARS[0]),
+            MaxValueValidator(STORED_CATEGORY_YEARS[1]),
+        ],
+    )
     category = models.CharField(_("category"), max_length=20, choices=Category.choices)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
@@ -279,7 +301,13 @@ class HouseholdCategory(models.Model):
     class Meta:
         ordering = ["-year"]
         constraints = [
-            models.UniqueConstraint(fields=["household", "year"], name="one_category_per_year")
+            models.UniqueConstraint(fields=["household", "year"], name="one_category_per_year"),
+            models.CheckConstraint(
+                condition=models.Q(
+                    year__gte=STORED_CATEGORY_YEARS[0], year__lte=STORED_CATEGORY_YEARS[1]
+                ),
+                name="category_year_in_range",
+            ),
         ]
 
     def __str__(self) -> str:

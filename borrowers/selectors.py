@@ -1,5 +1,6 @@
 """Reads of offices and households, always scoped to the user's offices."""
 
+import datetime as dt
 import unicodedata
 
 from django.core.exceptions import PermissionDenied
@@ -101,3 +102,13 @@ def household_search(queryset: QuerySet[Household], q: str) -> QuerySet[Househol
         return queryset.filter(Q(citizen_id__startswith=q) | Q(phone__startswith=q))
     # search_name is lower(bp_unaccent(full_name)), stored and trigram-indexed.
     return queryset.filter(search_name__contains=fold(q))
+
+
+def month_is_closed(office: Office, day: dt.date) -> bool:
+    """Its month is closed, or a later one is: months are closed in order, and the month-end
+    snapshots of the reports (reports.snapshots) hold only while nothing is posted before them.
+
+    Ledger postings (loans.services) and dated household changes (a group change) both obey it.
+    The closed months are loans.ClosedMonth rows, read through the office's reverse relation so
+    that borrowers does not import loans."""
+    return office.closed_months.filter(month__gte=day.replace(day=1)).exists()

@@ -8,6 +8,9 @@ from django.utils.translation import gettext as _
 
 from .citizen_id import validate_citizen_id
 from .models import (
+    ADULT_AGE,
+    EARLIEST_BIRTH,
+    FIRST_CATEGORY_YEAR,
     Category,
     GroupMembership,
     Household,
@@ -17,6 +20,79 @@ from .models import (
     SavingsGroup,
     Village,
 )
+from .selectors import month_is_closed
+
+# --- the rules for dated household facts: the services apply them, the forms show them early ---
+
+
+def _refuse(field: str, message: str, code: str) -> None:
+    raise ValidationError({field: ValidationError(message, code=code)})
+
+
+def _date(day: dt.date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def check_date_of_birth(date_of_birth: dt.date, *, on: dt.date) -> None:
+    """Born after 1900, not in the future, and an adult on `on` (the office's business date):
+    a household borrows through its adult representative."""
+    if date_of_birth < EARLIEST_BIRTH:
+        _refuse(
+            "date_of_birth",
+            _("The date of birth must be on or after %(d)s.") % {"d": _date(EARLIEST_BIRTH)},
+            "born_too_early",
+        )
+    if date_of_birth > on:
+        _refuse(
+            "date_of_birth",
+            _("The date of birth is after the business date %(d)s.") % {"d": _date(on)},
+            "born_in_future",
+        )
+    age = (
+        on.year
+        - date_of_birth.year
+        - ((on.month, on.day) < (date_of_birth.month, date_of_birth.day))
+    )
+    if age < ADULT_AGE:
+        _refuse(
+            "date_of_birth",
+            _("The household's representative must be an adult (%(n)s or older on %(d)s).")
+            % {"n": ADULT_AGE, "d": _date(on)},
+            "not_adult",
+        )
+
+
+def check_category_year(year: int, *, office: Office, field: str = "category_year") -> None:
+    """A category is certified for a year from 2000 to the business date's next year."""
+    last = office.business_date.year + 1
+    if not FIRST_CATEGORY_YEAR <= year <= last:
+        _refuse(
+            field,
+            _("A category is certified for a year from %(first)s to %(last)s.")
+            % {"first": FIRST_CATEGORY_YEAR, "last": last},
+            "category_year_range",
+        )
+
+
+def check_effective_date(
+    day: dt.date, *, office: Office, field: str = "on", open_month: bool = False
+) -> None:
+    """A dated change takes effect by the office's business date, and (open_month) not in a
+    closed month: the rule ledger postings obey (borrowers.selectors.month_is_closed)."""
+    if day > office.business_date:
+        _refuse(
+            field,
+            _("The date is after the office's business date %(d)s.")
+            % {"d": _date(office.business_date)},
+            "after_business_date",
+        )
+    if open_month and month_is_closed(office, day):
+        _refuse(
+            field,
+            _("%(m)s is closed: date the change in the open period.")
+            % {"m": day.strftime("%m/%Y")},
+            "closed_month",
+        )
 
 
 def _check_identity(*, citizen_id: str, date_of_birth, sex, exclude_pk: int | None = None) -> None:
@@ -61,6 +137,10 @@ def household_register(
         raise ValidationError({"full_name": _("The name is required.")})
     if category not in Category.values:
         raise ValidationError({"category": _("Unknown household category.")})
+    check_date_of_birth(date_of_birth, on=office.business_date)
+    check_category_year(category_year, office=office)
+    if joined_on is not None:
+        check_effective_date(joined_on, office=office, field="joined_on", open_month=True)
     _check_identity(citizen_id=citizen_id, date_of_birth=date_of_birth, sex=sex)
     _check_place(office=office, village=village, group=group)
     household = Household.objects.create(
@@ -97,14 +177,25 @@ def household_update(
     user=None,
 ) -> Household:
     household = Household.objects.select_for_update().get(pk=household.pk)
+    office = household.office
+    check_date_of_birth(date_of_birth, on=office.business_date)
     _check_identity(
         citizen_id=household.citizen_id,
         date_of_birth=date_of_birth,
         sex=sex,
         exclude_pk=household.pk,
     )
-    _check_place(office=household.office, village=village, group=group)
+    _check_place(office=office, village=village, group=group)
     if group != household.group:
+        check_effective_date(on, office=office, open_month=True)
+        current = GroupMembership.objects.filter(household=household, left_on__isnull=True).first()
+        if current is not None and current.joined_on is not None and on < current.joined_on:
+            _refuse(
+                "on",
+                _("The household joined its current group on %(d)s: date the change later.")
+                % {"d": _date(current.joined_on)},
+                "before_joining",
+            )
         GroupMembership.objects.filter(household=household, left_on__isnull=True).update(left_on=on)
         if group is not None:
             GroupMembership.objects.create(group=group, household=household, joined_on=on)
@@ -126,6 +217,9 @@ def household_change_citizen_id(
     household = Household.objects.select_for_update().get(pk=household.pk)
     if new_citizen_id == household.citizen_id:
         raise ValidationError({"citizen_id": _("This is already the current citizen ID.")})
+    check_effective_date(on, office=household.office)
+    if on < household.date_of_birth:
+        _refuse("on", _("The date is before the date of birth."), "before_birth")
     _check_identity(
         citizen_id=new_citizen_id,
         date_of_birth=household.date_of_birth,
@@ -146,6 +240,7 @@ def household_certify_category(
 ) -> HouseholdCategory:
     if category not in Category.values:
         raise ValidationError({"category": _("Unknown household category.")})
+    check_category_year(year, office=household.office, field="year")
     certified, _created = HouseholdCategory.objects.update_or_create(
         household=household, year=year, defaults={"category": category, "recorded_by": user}
     )

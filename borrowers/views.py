@@ -162,7 +162,9 @@ def household_edit(request, pk: int):
 @login_required
 def household_change_citizen_id(request, pk: int):
     household = get_household_for_user(request.user, pk, write=True)
-    form = CitizenIdForm(request.POST or None, initial={"on": household.office.business_date})
+    form = CitizenIdForm(
+        request.POST or None, household=household, initial={"on": household.office.business_date}
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.household_change_citizen_id(
@@ -185,7 +187,9 @@ def household_change_citizen_id(request, pk: int):
 def household_certify_category(request, pk: int):
     household = get_household_for_user(request.user, pk, write=True)
     form = CertifyCategoryForm(
-        request.POST or None, initial={"year": household.office.business_date.year}
+        request.POST or None,
+        household=household,
+        initial={"year": household.office.business_date.year},
     )
     if request.method == "POST" and form.is_valid():
         try:

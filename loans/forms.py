@@ -11,10 +11,30 @@ from borrowers.forms import BootstrapMixin, DateField, GroupChoiceField
 from borrowers.models import Office, SavingsGroup, Village
 from branch_portal.templatetags.money import group_thousands
 
-from .models import Instalment, Programme
+from .models import (
+    MAX_TERM_MONTHS,
+    MAX_WORKERS_EMPLOYED,
+    MAX_WORKS_BUILT,
+    Instalment,
+    Programme,
+)
+from .money import MAX_AMOUNT
 
-_GROUPED_DOTS = re.compile(r"^\d{1,3}(\.\d{3})+$")
-_GROUPED_COMMAS = re.compile(r"^\d{1,3}(,\d{3})+$")
+# ASCII digits only: str.isdigit() and \d also take full-width (１０００), Arabic-Indic (٣٠٠٠),
+# superscript (²) and circled (①) digits, which posted as amounts or broke int().
+_PLAIN = re.compile(r"[0-9]+", re.ASCII)
+_GROUPED_DOTS = re.compile(r"[0-9]{1,3}(\.[0-9]{3})+", re.ASCII)
+_GROUPED_COMMAS = re.compile(r"[0-9]{1,3}(,[0-9]{3})+", re.ASCII)
+_DECIMAL = re.compile(r"[0-9]+([.,][0-9]+)+", re.ASCII)
+# Spaces a typed or pasted amount may be grouped with: space, no-break and narrow no-break.
+_SPACES = str.maketrans("", "", " \u00a0\u202f")
+
+
+def _too_large() -> forms.ValidationError:
+    return forms.ValidationError(
+        _("The amount may be at most %(max)s đồng.") % {"max": group_thousands(MAX_AMOUNT)},
+        code="too_large",
+    )
 
 
 def parse_vnd(text: str) -> int:
@@ -23,16 +43,17 @@ def parse_vnd(text: str) -> int:
     VND has no minor unit, so anything that looks like a decimal is refused rather than guessed.
     """
     raw = text.strip().replace("₫", "").replace("đ", "").replace("VND", "").strip()
-    raw = raw.replace(" ", "").replace("\u00a0", "")
+    raw = raw.translate(_SPACES)
     if raw.startswith("-"):
         raise forms.ValidationError(_("The amount must be positive."), code="negative")
-    if raw.isdigit():
-        return int(raw)
-    if _GROUPED_DOTS.match(raw):
-        return int(raw.replace(".", ""))
-    if _GROUPED_COMMAS.match(raw):
-        return int(raw.replace(",", ""))
-    if re.match(r"^\d+([.,]\d+)+$", raw):
+    if _PLAIN.fullmatch(raw) or _GROUPED_DOTS.fullmatch(raw) or _GROUPED_COMMAS.fullmatch(raw):
+        digits = raw.replace(".", "").replace(",", "").lstrip("0")
+        # Beyond MAX_AMOUNT's digits the number is too large whatever it says, and int() of
+        # thousands of digits is slow or refused (a ValueError past 4300 digits).
+        if len(digits) > len(str(MAX_AMOUNT)):
+            raise _too_large()
+        return int(digits or "0")
+    if _DECIMAL.fullmatch(raw):
         raise forms.ValidationError(
             _("Enter whole đồng without decimals, grouped by dots: 1.500.000."),
             code="decimal",
@@ -59,6 +80,8 @@ class VNDField(forms.Field):
         super().validate(value)
         if value is not None and value <= 0:
             raise forms.ValidationError(_("The amount must be positive."), code="not_positive")
+        if value is not None and value > MAX_AMOUNT:
+            raise _too_large()
 
     def prepare_value(self, value):
         if isinstance(value, int) and not isinstance(value, bool):
@@ -84,6 +107,18 @@ class PostingForm(BootstrapMixin, forms.Form):
         initial.setdefault("value_date", loan.office.business_date)
         initial.setdefault("idempotency_key", uuid.uuid4().hex)
         super().__init__(*args, **kwargs)
+
+    def clean_value_date(self):
+        # The services' rule, shown before posting: nothing is dated after the business date.
+        day = self.cleaned_data["value_date"]
+        business_date = self.loan.office.business_date
+        if day > business_date:
+            raise forms.ValidationError(
+                _("The value date is after the business date %(d)s.")
+                % {"d": business_date.strftime("%d/%m/%Y")},
+                code="after_business_date",
+            )
+        return day
 
     def service_kwargs(self) -> dict:
         data = dict(self.cleaned_data)
@@ -186,7 +221,9 @@ class LoanApplyForm(BootstrapMixin, forms.Form):
         label=_("Credit programme"), queryset=Programme.objects.all()
     )
     amount = VNDField(label=_("Amount (VND)"))
-    term_months = forms.IntegerField(label=_("Term (months)"), min_value=1, max_value=600)
+    term_months = forms.IntegerField(
+        label=_("Term (months)"), min_value=1, max_value=MAX_TERM_MONTHS
+    )
     applied_on = DateField(label=_("Applied on"))
     group = GroupChoiceField(
         label=_("Savings and loan group"), queryset=SavingsGroup.objects.none(), required=False
@@ -195,6 +232,7 @@ class LoanApplyForm(BootstrapMixin, forms.Form):
     workers_employed = forms.IntegerField(
         label=_("Workers employed"),
         min_value=0,
+        max_value=MAX_WORKERS_EMPLOYED,
         initial=0,
         required=False,
         help_text=_("Job-creation loans: the cap is per worker employed."),
@@ -202,6 +240,7 @@ class LoanApplyForm(BootstrapMixin, forms.Form):
     works_built = forms.IntegerField(
         label=_("Works built"),
         min_value=0,
+        max_value=MAX_WORKS_BUILT,
         initial=0,
         required=False,
         help_text=_("Clean water and sanitation loans: the cap is per work built."),

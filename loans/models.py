@@ -7,10 +7,26 @@ import pghistory
 import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from borrowers.models import Category, Household, Office, SavingsGroup
+
+from .money import MAX_AMOUNT
+
+# The longest term and extension a loan may have: fifty years, longer than any programme's.
+MAX_TERM_MONTHS = 600
+# The counts a job-creation or clean-water cap is multiplied by: a household business employs at
+# most thousands, a household builds a few works. Beyond these a typo multiplies the cap.
+MAX_WORKERS_EMPLOYED = 10_000
+MAX_WORKS_BUILT = 100
+
+
+def _amount_range(field: str, name: str, low: int = 1) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=models.Q(**{f"{field}__gte": low, f"{field}__lte": MAX_AMOUNT}), name=name
+    )
 
 
 class Programme(models.Model):
@@ -63,8 +79,13 @@ class ProgrammeRule(models.Model):
     overdue_multiplier = models.DecimalField(
         _("overdue rate multiplier"), max_digits=5, decimal_places=2, default=Decimal("1.30")
     )
-    max_amount = models.BigIntegerField(_("maximum amount (VND)"))
-    max_term_months = models.PositiveSmallIntegerField(_("maximum term (months)"))
+    max_amount = models.BigIntegerField(
+        _("maximum amount (VND)"), validators=[MinValueValidator(1), MaxValueValidator(MAX_AMOUNT)]
+    )
+    max_term_months = models.PositiveSmallIntegerField(
+        _("maximum term (months)"),
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_TERM_MONTHS)],
+    )
     eligible_categories = ArrayField(
         models.CharField(max_length=20, choices=Category.choices),
         verbose_name=_("eligible categories"),
@@ -81,6 +102,11 @@ class ProgrammeRule(models.Model):
                 fields=["programme", "effective_from"], name="one_rule_per_programme_date"
             ),
             models.CheckConstraint(condition=models.Q(max_amount__gt=0), name="rule_cap_positive"),
+            _amount_range("max_amount", "rule_cap_in_range"),
+            models.CheckConstraint(
+                condition=models.Q(max_term_months__gte=1, max_term_months__lte=MAX_TERM_MONTHS),
+                name="rule_term_in_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -120,8 +146,12 @@ class Loan(models.Model):
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.APPLIED
     )
-    approved_amount = models.BigIntegerField(_("amount (VND)"))
-    term_months = models.PositiveSmallIntegerField(_("term (months)"))
+    approved_amount = models.BigIntegerField(
+        _("amount (VND)"), validators=[MinValueValidator(1), MaxValueValidator(MAX_AMOUNT)]
+    )
+    term_months = models.PositiveSmallIntegerField(
+        _("term (months)"), validators=[MinValueValidator(1), MaxValueValidator(MAX_TERM_MONTHS)]
+    )
     preferential = models.BooleanField(_("preferential rate"), default=False)
     applied_on = models.DateField(_("applied on"))
     approved_on = models.DateField(_("approved on"), null=True, blank=True)
@@ -133,8 +163,12 @@ class Loan(models.Model):
         related_name="+",
     )
     purpose = models.CharField(_("purpose"), max_length=500, blank=True)
-    workers_employed = models.PositiveIntegerField(_("workers employed"), default=0)
-    works_built = models.PositiveIntegerField(_("works built"), default=0)
+    workers_employed = models.PositiveIntegerField(
+        _("workers employed"), default=0, validators=[MaxValueValidator(MAX_WORKERS_EMPLOYED)]
+    )
+    works_built = models.PositiveIntegerField(
+        _("works built"), default=0, validators=[MaxValueValidator(MAX_WORKS_BUILT)]
+    )
     transferred_from = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="transferred_to"
     )
@@ -169,6 +203,20 @@ class Loan(models.Model):
                     disbursed__lte=models.F("approved_amount"),
                 ),
                 name="loan_balances_consistent",
+            ),
+            # Every amount within the range all amounts share (loans.money): sums stay in bigint.
+            _amount_range("approved_amount", "loan_amount_in_range"),
+            _amount_range("outstanding", "loan_outstanding_in_range", low=0),
+            _amount_range("disbursed", "loan_disbursed_in_range", low=0),
+            models.CheckConstraint(
+                condition=models.Q(term_months__gte=1, term_months__lte=MAX_TERM_MONTHS),
+                name="loan_term_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    workers_employed__lte=MAX_WORKERS_EMPLOYED, works_built__lte=MAX_WORKS_BUILT
+                ),
+                name="loan_outcome_counts_in_range",
             ),
         ]
         # The loan list walks these in its order (newest first) for each common filter.
@@ -222,7 +270,8 @@ class Instalment(models.Model):
     class Meta:
         ordering = ["loan", "seq"]
         constraints = [
-            models.UniqueConstraint(fields=["loan", "seq"], name="instalment_seq_per_loan")
+            models.UniqueConstraint(fields=["loan", "seq"], name="instalment_seq_per_loan"),
+            _amount_range("principal", "instalment_principal_in_range", low=0),
         ]
 
     def __str__(self) -> str:
@@ -303,6 +352,20 @@ class LoanTransaction(models.Model):
         verbose_name_plural = _("ledger entries")
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="entry_amount_positive"),
+            # Nothing beyond the shared range is stored, whatever wrote it: one amount near 2^63
+            # made every sum over the office's entries overflow.
+            _amount_range("amount", "entry_amount_in_range"),
+            models.CheckConstraint(
+                condition=models.Q(
+                    d_outstanding__gte=-MAX_AMOUNT,
+                    d_outstanding__lte=MAX_AMOUNT,
+                    d_overdue__gte=-MAX_AMOUNT,
+                    d_overdue__lte=MAX_AMOUNT,
+                    d_frozen__gte=-MAX_AMOUNT,
+                    d_frozen__lte=MAX_AMOUNT,
+                ),
+                name="entry_effects_in_range",
+            ),
             models.CheckConstraint(
                 condition=models.Q(kind="reversal", reverses__isnull=False)
                 | (~models.Q(kind="reversal") & models.Q(reverses__isnull=True)),

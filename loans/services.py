@@ -12,14 +12,19 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import F, Max, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Length
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from borrowers.models import Household, Office, SavingsGroup, Village
-from borrowers.selectors import can_manage
+
+# month_is_closed: the closed-month rule lives with the office, so household services share it.
+from borrowers.selectors import can_manage, month_is_closed
+from branch_portal.templatetags.money import group_thousands
 
 from .interest import interest_over_segments
 from .models import (
-    ClosedMonth,
+    MAX_WORKERS_EMPLOYED,
+    MAX_WORKS_BUILT,
     Instalment,
     Loan,
     LoanTransaction,
@@ -28,6 +33,7 @@ from .models import (
     TransactionKind,
     add_months,
 )
+from .money import MAX_AMOUNT, amount_in_range
 
 Kind = TransactionKind
 
@@ -80,8 +86,23 @@ def loan_check_rules(
         cap *= max(1, workers_employed)
     elif programme.outcome == Programme.Outcome.WORKS:
         cap *= max(1, works_built)
+    if not 0 <= workers_employed <= MAX_WORKERS_EMPLOYED:
+        errors["workers_employed"] = ValidationError(
+            _("Workers employed is a count from 0 to %(n)s.") % {"n": MAX_WORKERS_EMPLOYED},
+            code="count_range",
+        )
+    if not 0 <= works_built <= MAX_WORKS_BUILT:
+        errors["works_built"] = ValidationError(
+            _("Works built is a count from 0 to %(n)s.") % {"n": MAX_WORKS_BUILT},
+            code="count_range",
+        )
     if amount <= 0:
         errors["amount"] = _("The amount must be positive.")
+    elif amount > MAX_AMOUNT:
+        errors["amount"] = ValidationError(
+            _("The amount may be at most %(max)s đồng.") % {"max": group_thousands(MAX_AMOUNT)},
+            code="amount_range",
+        )
     elif amount > cap:
         errors["amount"] = _("The amount exceeds the programme's cap of %(cap)s VND.") % {
             "cap": f"{cap:,}".replace(",", ".")
@@ -238,12 +259,6 @@ def _replay(key: str, loan: Loan, kind: str) -> LoanTransaction | None:
     return entry
 
 
-def month_is_closed(office: Office, day: dt.date) -> bool:
-    """Its month is closed, or a later one is: months are closed in order, and the month-end
-    snapshots of the reports (reports.snapshots) hold only while nothing is posted before them."""
-    return ClosedMonth.objects.filter(office=office, month__gte=day.replace(day=1)).exists()
-
-
 def _hold_office(office: Office) -> None:
     """Hold the office row until this transaction ends (FOR KEY SHARE: postings do not wait for
     one another). A month close locks it FOR UPDATE: it waits for the postings in flight, whose
@@ -276,8 +291,16 @@ def _check_value_date(loan: Loan, value_date: dt.date, office: Office | None = N
 
 
 def _check_amount(amount: int) -> None:
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-        raise ValidationError({"amount": _("The amount must be a positive whole number of đồng.")})
+    if not amount_in_range(amount):
+        raise ValidationError(
+            {
+                "amount": ValidationError(
+                    _("The amount must be a positive whole number of đồng, at most %(max)s.")
+                    % {"max": group_thousands(MAX_AMOUNT)},
+                    code="amount_range",
+                )
+            }
+        )
 
 
 def _post(
@@ -520,6 +543,20 @@ def loan_pay_interest(
         raise ValidationError(_("Interest is paid on a disbursed loan only."))
     if loan.status == Loan.Status.TRANSFERRED:
         raise ValidationError(_("The loan was transferred to another office: correct it there."))
+    limit = interest_payment_limit(loan, value_date)
+    if amount > limit:
+        raise ValidationError(
+            {
+                "amount": ValidationError(
+                    _(
+                        "An interest payment may be at most %(max)s đồng: the interest due to "
+                        "%(date)s and twelve months' interest on the balance."
+                    )
+                    % {"max": group_thousands(limit), "date": value_date.strftime("%d/%m/%Y")},
+                    code="interest_above_limit",
+                )
+            }
+        )
     return _post(
         loan,
         kind=Kind.INTEREST_PAYMENT,
@@ -990,6 +1027,35 @@ def interest_paid_through(loan: Loan) -> dt.date | None:
     return last or loan.first_disbursed_on
 
 
+def interest_payment_limit(loan: Loan, value_date: dt.date) -> int:
+    """The most an interest payment dated value_date may be: the interest due up to that date
+    and twelve months' interest ahead on the loan's balance (in term at its rate, overdue at the
+    multiplier, frozen at none), rounded once. A typo or a forged amount beyond it would post
+    interest no borrower owes; paying further ahead is a prepayment, not a typed amount."""
+    start = interest_paid_through(loan)
+    due = loan_interest_due(loan, start, value_date) if start is not None else 0
+    rule = loan_rate_on(loan, value_date)
+    if rule is None:
+        return due
+    ahead = value_date + dt.timedelta(days=12 * 30)
+    segment = (
+        value_date,
+        ahead,
+        loan.in_term,
+        loan.overdue,
+        _rate(loan, rule),
+        rule.overdue_multiplier,
+    )
+    return due + interest_over_segments([segment])
+
+
+def _rate(loan: Loan, rule: ProgrammeRule):
+    """The loan's monthly rate under a rule: the preferential one where the loan has it."""
+    if loan.preferential and rule.preferential_rate:
+        return rule.preferential_rate
+    return rule.monthly_rate
+
+
 def loan_interest_due(loan: Loan, start: dt.date, end: dt.date) -> int:
     """Interest on [start, end): in-term principal at the loan's rate, overdue principal at the
     overdue multiplier, frozen principal at none; balances and rates as the ledger and the rules
@@ -1015,12 +1081,9 @@ def loan_interest_due(loan: Loan, start: dt.date, end: dt.date) -> int:
         rule = loan_rate_on(loan, seg_start)
         if rule is None:
             continue
-        rate = (
-            rule.preferential_rate
-            if loan.preferential and rule.preferential_rate
-            else (rule.monthly_rate)
+        segments.append(
+            (seg_start, seg_end, out - ovd - frz, ovd, _rate(loan, rule), rule.overdue_multiplier)
         )
-        segments.append((seg_start, seg_end, out - ovd - frz, ovd, rate, rule.overdue_multiplier))
     return interest_over_segments(segments)
 
 
@@ -1033,7 +1096,38 @@ def office_set_business_date(*, office: Office, day: dt.date, hold: bool, user) 
     if user is not None and not can_manage(user, office):
         raise PermissionDenied(_("Only a manager sets the business date."))
     if month_is_closed(office, day):
-        raise ValidationError({"day": _("That month is closed.")})
+        raise ValidationError({"day": ValidationError(_("That month is closed."), code="closed")})
+    # Ahead of the calendar, entries could be dated in the future (31/12/9999 was accepted);
+    # TIME_ZONE is the offices' (Asia/Ho_Chi_Minh), as for the end of day that follows it.
+    today = timezone.localdate()
+    if day > today:
+        raise ValidationError(
+            {
+                "day": ValidationError(
+                    _("The business date cannot be after today, %(d)s.")
+                    % {"d": today.strftime("%d/%m/%Y")},
+                    code="after_today",
+                )
+            }
+        )
+    # Before an entry already posted, that entry would be dated after the business date, and no
+    # reversal or transfer could then follow it.
+    latest = LoanTransaction.objects.filter(office=office).aggregate(Max("value_date"))[
+        "value_date__max"
+    ]
+    if latest is not None and day < latest:
+        raise ValidationError(
+            {
+                "day": ValidationError(
+                    _(
+                        "The business date cannot move before %(d)s, "
+                        "the date of an entry already posted."
+                    )
+                    % {"d": latest.strftime("%d/%m/%Y")},
+                    code="before_entries",
+                )
+            }
+        )
     office.business_date = day
     office.business_date_held = hold
     office.save(update_fields=["business_date", "business_date_held"])
