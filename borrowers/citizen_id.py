@@ -1,6 +1,7 @@
 """Vietnamese citizen identity numbers (CCCD, 12 digits; older CMND, 9 digits)."""
 
 import datetime as dt
+import re
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
@@ -83,7 +84,8 @@ def century_sex_digit(date_of_birth: dt.date, sex: str) -> int:
 
 def validate_citizen_id(number: str, *, date_of_birth: dt.date | None, sex: str | None) -> None:
     """Raise ValidationError (Vietnamese/English through gettext) if the number is not valid."""
-    if len(number) != 12 or not number.isdigit():
+    # ASCII digits: isdigit() also takes full-width (１２３) and other scripts' digits.
+    if not re.fullmatch(r"[0-9]{12}", number):
         raise ValidationError(_("A citizen ID has exactly 12 digits."), code="length")
     if number[:3] not in PROVINCE_CODES:
         raise ValidationError(

@@ -1,5 +1,7 @@
 """The household list's search and filters (django-filter)."""
 
+import re
+
 import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef
@@ -9,6 +11,8 @@ from branch_portal.forms import style_filter_form
 
 from .models import Category, Commune, Household, SavingsGroup
 from .selectors import groups_for_user, household_search, offices_for
+
+_ID = re.compile(r"[0-9]{1,18}")
 
 
 def _communes(request):
@@ -29,9 +33,10 @@ def limit_groups_to_commune(filterset) -> None:
     field = filterset.form.fields["group"]
     commune, group = filterset.data.get("commune"), filterset.data.get("group")
     groups = field.queryset
-    if commune and commune.isdigit():
+    # An id is ASCII digits of bigint size: isdigit() takes "²", which int() then refuses.
+    if commune and _ID.fullmatch(commune):
         field.queryset = groups.filter(village__commune_id=commune)
-    elif group and group.isdigit():
+    elif group and _ID.fullmatch(group):
         field.queryset = groups.filter(pk=group)
     else:
         field.queryset = groups.none()

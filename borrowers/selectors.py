@@ -1,6 +1,7 @@
 """Reads of offices and households, always scoped to the user's offices."""
 
 import datetime as dt
+import re
 import unicodedata
 
 from django.core.exceptions import PermissionDenied
@@ -98,7 +99,7 @@ def household_search(queryset: QuerySet[Household], q: str) -> QuerySet[Househol
     q = " ".join(q.split())
     if not q:
         return queryset
-    if q.isdigit():
+    if re.fullmatch(r"[0-9]+", q):
         return queryset.filter(Q(citizen_id__startswith=q) | Q(phone__startswith=q))
     # search_name is lower(bp_unaccent(full_name)), stored and trigram-indexed.
     return queryset.filter(search_name__contains=fold(q))

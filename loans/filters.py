@@ -1,5 +1,7 @@
 """The loan list's search and filters (django-filter)."""
 
+import re
+
 import django_filters
 from django import forms
 from django.db.models import Q
@@ -56,7 +58,7 @@ class LoanFilter(django_filters.FilterSet):
         value = " ".join(value.split())
         if not value:
             return queryset
-        if any(ch.isdigit() for ch in value):
+        if re.search(r"[0-9]", value):
             return queryset.filter(number__icontains=value)
         return queryset.filter(household__search_name__contains=fold(value))
 

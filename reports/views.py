@@ -7,6 +7,7 @@ A run of another office answers 404.
 """
 
 import datetime as dt
+import re
 
 import django_tables2 as tables
 from django.contrib import messages
@@ -90,7 +91,8 @@ class ReportRunTable(tables.Table):
 def _office_from(request, offices):
     """The office picked in ?office= (one of the user's), else the first."""
     pk = request.GET.get("office") or request.POST.get("office")
-    office = offices.filter(pk=pk).first() if pk and str(pk).isdigit() else None
+    # ASCII digits of bigint size: isdigit() takes "²", which the id lookup then refuses (500).
+    office = offices.filter(pk=pk).first() if pk and re.fullmatch(r"[0-9]{1,18}", pk) else None
     if office is None:
         office = offices.first()
     if office is None:
