@@ -3,9 +3,16 @@
 import datetime as dt
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
+from borrowers.forms import EARLIEST_DATE, LATEST_DATE
+
 from .month_close import month_end, previous_month
+
+# The years every typed date lies in (borrowers.forms.DateField): year 1 or 9999 would reach
+# date arithmetic that overflows (the month before January of year 1).
+DATE_RANGE = [MinValueValidator(EARLIEST_DATE), MaxValueValidator(LATEST_DATE)]
 
 
 class DateInput(forms.DateInput):
@@ -52,12 +59,17 @@ class PeriodForm(forms.Form):
         required=False,
         input_formats=["%Y-%m", "%Y-%m-%d"],
         widget=forms.DateInput(format="%Y-%m", attrs={"type": "month", "class": "form-control"}),
+        validators=DATE_RANGE,
     )
     quarter = forms.ChoiceField(
         label=_("Quarter"), required=False, widget=forms.Select(attrs={"class": "form-select"})
     )
-    start = forms.DateField(label=_("From"), required=False, widget=DateInput())
-    as_of = forms.DateField(label=_("As of"), required=False, widget=DateInput())
+    start = forms.DateField(
+        label=_("From"), required=False, widget=DateInput(), validators=DATE_RANGE
+    )
+    as_of = forms.DateField(
+        label=_("As of"), required=False, widget=DateInput(), validators=DATE_RANGE
+    )
 
     def __init__(self, *args, offices, office=None, default_month=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -122,7 +134,9 @@ class PeriodForm(forms.Form):
 
 class MonthForm(forms.Form):
     office = forms.ModelChoiceField(queryset=None, widget=forms.HiddenInput)
-    month = forms.DateField(widget=forms.HiddenInput, input_formats=["%Y-%m-%d", "%Y-%m"])
+    month = forms.DateField(
+        widget=forms.HiddenInput, input_formats=["%Y-%m-%d", "%Y-%m"], validators=DATE_RANGE
+    )
 
     def __init__(self, *args, offices, **kwargs):
         super().__init__(*args, **kwargs)
