@@ -341,5 +341,7 @@ def business_date(request, code: str):
         else:
             messages.success(request, _("Business date changed."))
     else:
-        messages.error(request, _("Enter a valid date."))
+        # The field's own reason (a date beyond 2100, say), or the generic one.
+        reasons = form.errors.get("day") or [_("Enter a valid date.")]
+        messages.error(request, " ".join(reasons))
     return redirect("home")

@@ -167,12 +167,11 @@ def test_interest_payment_above_the_limit_is_refused(active_loan, staff_a):
 def test_interest_form_shows_the_maximum_allowed(client, staff_a, active_loan):
     client.force_login(staff_a)
     limit = _interest_limit(active_loan, D(2021, 6, 15))
-    with translation.override("en"):
-        response = _post_form(
-            client,
-            reverse("loans:interest", args=[active_loan.pk]),
-            amount=f"{limit + 1:,}".replace(",", "."),
-        )
+    response = _post_form(
+        client,
+        reverse("loans:interest", args=[active_loan.pk]),
+        amount=f"{limit + 1:,}".replace(",", "."),
+    )
     assert response.status_code == 200
     errors = response.context["form"].errors.as_data()["amount"]
     assert [e.code for e in errors] == ["interest_above_limit"]
@@ -350,6 +349,22 @@ def test_business_date_cannot_move_before_an_entry(active_loan, manager_a, staff
 def test_business_date_form_refuses_year_9999(client, manager_a, office_a):
     client.force_login(manager_a)
     url = reverse("loans:business_date", args=[office_a.code])
-    response = client.post(url, {"day": "31/12/9999", "hold": "on"})
-    assert response.status_code == 302
+    response = client.post(
+        url, {"day": "31/12/9999", "hold": "on"}, follow=True, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 200
+    assert Office.objects.get(pk=office_a.pk).business_date == D(2021, 6, 15)
+    shown = [str(m) for m in response.context["messages"]]
+    assert any("between 01/01/1900 and 31/12/2100" in m for m in shown), shown
+
+
+@time_machine.travel(dt.datetime(2021, 6, 20, 12, tzinfo=HCM), tick=False)
+def test_business_date_page_says_why_a_date_is_refused(client, manager_a, office_a):
+    client.force_login(manager_a)
+    url = reverse("loans:business_date", args=[office_a.code])
+    response = client.post(
+        url, {"day": "21/06/2021", "hold": "on"}, follow=True, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    shown = [str(m) for m in response.context["messages"]]
+    assert any("cannot be after today, 20/06/2021" in m for m in shown), shown
     assert Office.objects.get(pk=office_a.pk).business_date == D(2021, 6, 15)
