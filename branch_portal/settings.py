@@ -1,5 +1,6 @@
 """Branch Portal settings: one module, driven by environment variables (see .env.example)."""
 
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -103,13 +104,33 @@ TEMPLATES = [
     }
 ]
 
+# Two roles (docs/decisions/0008-two-database-roles.md): DATABASE_URL is the application role
+# web, worker and beat connect as; DATABASE_OWNER_URL the owner of the tables, which migrates.
+# With DATABASE_URL alone everything runs as that one role; with neither, the embedded
+# PostgreSQL provides both.
 DATABASE_URL = env_str("DATABASE_URL")
+DATABASE_OWNER_URL = env_str("DATABASE_OWNER_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    APP_DATABASE = dj_database_url.parse(DATABASE_URL, conn_max_age=60)
+    OWNER_DATABASE = (
+        dj_database_url.parse(DATABASE_OWNER_URL, conn_max_age=60)
+        if DATABASE_OWNER_URL
+        else APP_DATABASE
+    )
+elif DATABASE_OWNER_URL:
+    raise ImproperlyConfigured("DATABASE_OWNER_URL needs DATABASE_URL (the application role).")
 else:
-    from .embedded_db import embedded_database
+    from .embedded_db import embedded_databases
 
-    DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", **embedded_database()}}
+    OWNER_DATABASE, APP_DATABASE = embedded_databases()
+# The processes that change the schema or bypass its triggers connect as the owner: migrate and
+# the role setup; the synthetic benchmark loader (replica mode, see loans/synthetic.py); and the
+# test run, which creates and migrates its own database (its tests connect as the application
+# role where the roles are the point). Everything else connects as the application role.
+OWNER_COMMANDS = {"migrate", "setup_db_roles", "seed_synthetic"}
+_COMMAND = sys.argv[1] if len(sys.argv) > 1 and Path(sys.argv[0]).name == "manage.py" else None
+AS_OWNER = "pytest" in sys.modules or _COMMAND in OWNER_COMMANDS
+DATABASES = {"default": {**(OWNER_DATABASE if AS_OWNER else APP_DATABASE)}}
 DATABASES["default"].setdefault("TEST", {})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

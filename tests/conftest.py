@@ -97,6 +97,26 @@ def active_loan(household_a, manager_a, staff_a, hn):
     return loan
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Transactional tests flush the test database with TRUNCATE, which the insert-only tables'
+    statement trigger refuses unless the session allows it: allow it on this database only (an
+    owner's setting; the application role has no TRUNCATE privilege to use it with)."""
+    from django.db import connection
+    from psycopg2 import sql
+
+    from branch_portal.db_roles import ALLOW_TRUNCATE
+
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("ALTER DATABASE {} SET {} = 'on'").format(
+                    sql.Identifier(connection.settings_dict["NAME"]), sql.SQL(ALLOW_TRUNCATE)
+                )
+            )
+        connection.close()  # the next session starts with the setting
+
+
 @pytest.fixture(autouse=True)
 def _celery_in_process(request, settings):
     """Tasks run in-process in tests, unless a test is marked `worker` (a real broker)."""

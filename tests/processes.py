@@ -25,13 +25,22 @@ def redis_database(url: str) -> str:
     return url
 
 
-def test_database_url() -> str:
+def test_database_url(*, owner: bool = False) -> str:
     """The pytest database as a DATABASE_URL, for child processes (the data a transactional
-    test commits is visible to them)."""
+    test commits is visible to them). They connect as the application role, as in production
+    (the test process itself is the owner, which created the database)."""
+    from urllib.parse import quote
+
+    from django.conf import settings
+
     db = connection.settings_dict
+    role = db if owner else settings.APP_DATABASE
+    user = quote(role["USER"], safe="")
+    if role.get("PASSWORD"):
+        user += ":" + quote(role["PASSWORD"], safe="")
     if db["HOST"] and db["HOST"].startswith("/"):
-        return f"postgres://{db['USER']}@/{db['NAME']}?host={db['HOST']}"
-    return f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+        return f"postgres://{user}@/{db['NAME']}?host={db['HOST']}"
+    return f"postgres://{user}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 test_database_url.__test__ = False  # a helper, not a test
@@ -43,6 +52,7 @@ def _env(redis_url: str, extra_env: dict) -> dict:
         "DEVELOPMENT": "true",
         "REDIS_URL": redis_url,
         "DATABASE_URL": test_database_url(),
+        "DATABASE_OWNER_URL": "",
         **{name: str(value) for name, value in extra_env.items()},
     }
 

@@ -2,9 +2,11 @@
 
 There is no Docker engine on these machines, so this test reads docker-compose.yml and the
 Dockerfile and runs what they declare as local processes against this machine's PostgreSQL (the
-pytest database) and Redis (database 13): the Dockerfile's collectstatic step, then the web
-service's command (migrate, setup_periodic_tasks, gunicorn with whitenoise, bound to a free
-127.0.0.1 port instead of 0.0.0.0:8000), the worker's and beat's, with the compose environment
+pytest database) and Redis (database 13): the Dockerfile's collectstatic step, then the migrate
+service's command as the owner (migrate, which grants the application role, and
+setup_periodic_tasks), then the web service's (gunicorn with whitenoise, bound to a free
+127.0.0.1 port instead of 0.0.0.0:8000), the worker's and beat's as the application role, with
+the compose environment
 (production mode: no DEVELOPMENT, a secret key file, manifest static files). Over real HTTP it
 logs in as a manager, requests a report through the manager's page (/reports/), watches its
 progress until the worker has built it, downloads the PDF and the XLSX and checks that static
@@ -92,7 +94,7 @@ class Browser:
 def services(tmp_path, manager_a):
     """Start web, worker and beat with the compose file's command lines; stop them after."""
     declared = compose()
-    assert {"db", "redis", "web", "worker", "beat"} <= set(declared["services"])
+    assert {"db", "redis", "migrate", "web", "worker", "beat"} <= set(declared["services"])
     redis_database(REDIS_URL)
     port = free_port()
     secret = tmp_path / "secret_key"
@@ -100,7 +102,15 @@ def services(tmp_path, manager_a):
     env = {
         name: value
         for name, value in os.environ.items()
-        if name not in ("DEVELOPMENT", "DEBUG", "SECRET_KEY", "REDIS_URL", "DATABASE_URL")
+        if name
+        not in (
+            "DEVELOPMENT",
+            "DEBUG",
+            "SECRET_KEY",
+            "REDIS_URL",
+            "DATABASE_URL",
+            "DATABASE_OWNER_URL",
+        )
     }
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
@@ -112,8 +122,11 @@ def services(tmp_path, manager_a):
         declared_env = dict(service.get("environment") or {})
         assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY_FILE"} <= set(declared_env), name
         # The compose values point at the db/redis containers: this machine's servers instead.
+        # Only the migrate service knows the owner (two roles, docs/decisions/0008).
+        assert ("DATABASE_OWNER_URL" in declared_env) == (name == "migrate"), name
         overrides = {
             "DATABASE_URL": test_database_url(),
+            **({"DATABASE_OWNER_URL": test_database_url(owner=True)} if name == "migrate" else {}),
             "REDIS_URL": REDIS_URL,
             "SECRET_KEY_FILE": str(secret),
             "ALLOWED_HOSTS": "127.0.0.1",
@@ -132,6 +145,17 @@ def services(tmp_path, manager_a):
         check=False,
     )
     assert build.returncode == 0, build.stderr
+
+    # The one-shot migrate service runs to completion before the others start.
+    migrate = subprocess.run(
+        shlex.split(declared["services"]["migrate"]["command"]),
+        cwd=ROOT,
+        env=service_env("migrate"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
 
     try:
         for name in ("web", "worker", "beat"):
