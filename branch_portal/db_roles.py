@@ -16,6 +16,10 @@ from psycopg2 import sql
 # the ledger, and the log of breakdown-key changes a report from a snapshot relies on. Labels,
 # not imports: branch_portal sits below the apps that define them.
 INSERT_ONLY_MODELS = ("loans.LoanTransaction", "reports.DimensionChange")
+# Derived tables the application refreshes and then ANALYZEs (reports.snapshots): ANALYZE is the
+# owner's, or from PostgreSQL 17 on anyone's holding MAINTAIN. Before 17 the application's ANALYZE
+# is skipped with a warning and autovacuum analyzes them a little later.
+MAINTAIN_MODELS = ("reports.MonthEndBalance", "reports.MonthEndTotal")
 # Django's record of applied migrations is the owner's business.
 READ_ONLY_TABLES = ("django_migrations",)
 # The session setting that lets a TRUNCATE through the ledger's statement trigger (the test
@@ -25,14 +29,18 @@ ALLOW_TRUNCATE = "branch_portal.allow_truncate"
 REFUSE_TRUNCATE_TRIGGER = "refuse_truncate"
 
 
+def _tables(labels) -> set[str]:
+    return {
+        apps.get_model(label)._meta.db_table
+        for label in labels
+        if apps.is_installed(label.split(".")[0])
+    }
+
+
 def insert_only_tables() -> list[str]:
     from pghistory.models import Event
 
-    tables = {
-        apps.get_model(label)._meta.db_table
-        for label in INSERT_ONLY_MODELS
-        if apps.is_installed(label.split(".")[0])
-    }
+    tables = _tables(INSERT_ONLY_MODELS)
     tables |= {
         model._meta.db_table
         for model in apps.get_models()
@@ -161,6 +169,12 @@ def grant_app_role(cursor, role: str) -> None:
                 sql.Identifier(table), ident
             )
         )
+    cursor.execute("SELECT current_setting('server_version_num')::int >= 170000")
+    if cursor.fetchone()[0]:
+        for table in existing_tables(cursor, _tables(MAINTAIN_MODELS)):
+            statements.append(
+                sql.SQL("GRANT MAINTAIN ON {} TO {}").format(sql.Identifier(table), ident)
+            )
     for statement in statements:
         cursor.execute(statement)
     # Before PostgreSQL 15 every role may create in the public schema through PUBLIC.
