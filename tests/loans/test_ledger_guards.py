@@ -76,3 +76,62 @@ def test_a_service_posting_still_commits(active_loan, staff_a):
     active_loan.refresh_from_db()
     assert active_loan.outstanding == 45_000_000
     call_command("check_ledger")
+
+
+def test_every_kind_of_service_posting_commits_under_the_entry_check(active_loan, staff_a):
+    """Each operation commits on its own (the entry check runs at each commit), and the ledger
+    agrees with the cache after all of them."""
+    loan = active_loan
+
+    def post(operation, **kwargs):
+        return operation(user=staff_a, idempotency_key=key(), **kwargs)
+
+    repayment = post(
+        services.loan_repay_principal, loan=loan, amount=5_000_000, value_date=dt.date(2021, 2, 1)
+    )
+    post(services.loan_pay_interest, loan=loan, amount=100_000, value_date=dt.date(2021, 2, 1))
+    post(
+        services.loan_transfer_to_overdue,
+        loan=loan,
+        amount=2_000_000,
+        value_date=dt.date(2021, 3, 1),
+    )
+    post(
+        services.loan_freeze,
+        loan=loan,
+        amount=1_000_000,
+        value_date=dt.date(2021, 3, 15),
+        note="flood",
+    )
+    post(services.loan_unfreeze, loan=loan, amount=500_000, value_date=dt.date(2021, 4, 1))
+    post(services.loan_write_off, loan=loan, amount=500_000, value_date=dt.date(2021, 4, 15))
+    post(services.loan_reverse, entry=repayment, value_date=dt.date(2021, 5, 3))
+    kinds = set(loan.transactions.values_list("kind", flat=True))
+    assert kinds == {
+        "disbursement",
+        "principal_repayment",
+        "interest_payment",
+        "transfer_to_overdue",
+        "freeze",
+        "unfreeze",
+        "write_off",
+        "reversal",
+    }
+    call_command("check_ledger")
+
+
+def test_a_transfer_to_another_office_commits_under_the_entry_check(
+    active_loan, staff_a, household_b
+):
+    """Out of one loan and into a new one, in one transaction: both loans are checked."""
+    out = services.loan_transfer(
+        loan=active_loan,
+        to_office=household_b.office,
+        to_village=household_b.group.village,
+        value_date=dt.date(2021, 6, 1),
+        user=staff_a,
+        idempotency_key=key(),
+    )
+    assert out.kind == "transfer_out"
+    assert LoanTransaction.objects.filter(kind="transfer_in", office=household_b.office).exists()
+    call_command("check_ledger")
