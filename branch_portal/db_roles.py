@@ -183,6 +183,23 @@ def grant_app_role(cursor, role: str) -> None:
         cursor.execute(sql.SQL("REVOKE CREATE ON SCHEMA {} FROM PUBLIC").format(schema_id))
 
 
+class NotTheOwner(Exception):
+    """Schema work (migrate, the grants) connected as a role that does not own the tables."""
+
+
+def require_owner(cursor) -> None:
+    cursor.execute(
+        "SELECT tableowner, current_user FROM pg_tables "
+        "WHERE schemaname = current_schema() AND tablename = 'django_migrations'"
+    )
+    row = cursor.fetchone()
+    if row and row[0] != row[1]:
+        raise NotTheOwner(
+            f"Connected as {row[1]}, but the tables belong to {row[0]}: migrate and "
+            "setup_db_roles must connect as the owner (set DATABASE_OWNER_URL)."
+        )
+
+
 def setup(connection, app_settings: dict | None, *, create: bool = True) -> list[str]:
     """Guard the insert-only tables, and when an application role distinct from the owner is
     configured, create it (if asked and missing) and grant it its privileges. Returns what was
@@ -190,6 +207,7 @@ def setup(connection, app_settings: dict | None, *, create: bool = True) -> list
     done = []
     # One transaction: a running application never sees its grants half revoked.
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        require_owner(cursor)
         guarded = guard_truncate(cursor)
         if guarded:
             done.append(f"TRUNCATE refused on {len(guarded)} insert-only tables")

@@ -169,6 +169,25 @@ def test_setup_db_roles_is_idempotent(app_role, capsys):
         assert out.count(f"granted {settings.APP_DATABASE['USER']} its privileges") == 2
 
 
+@pytest.mark.django_db(transaction=True)
+def test_migrate_as_the_application_role_is_refused_with_a_clear_message(app_role):
+    from urllib.parse import quote
+
+    user = quote(app_role["user"], safe="")
+    if app_role["password"]:
+        user += ":" + quote(app_role["password"], safe="")
+    host = app_role["host"] or "localhost"
+    if host.startswith("/"):
+        url = f"postgres://{user}@/{app_role['dbname']}?host={host}"
+    else:
+        url = f"postgres://{user}@{host}:{app_role['port'] or 5432}/{app_role['dbname']}"
+    for command in ("migrate", "setup_db_roles"):
+        done = manage(command, url=url)
+        assert done.returncode == 1, done.stderr
+        assert "must connect as the owner (set DATABASE_OWNER_URL)" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
 def manage(*args, url: str, owner_url: str = "", timeout: int = 300):
     env = {**os.environ, "DEVELOPMENT": "true", "DATABASE_URL": url}
     env["DATABASE_OWNER_URL"] = owner_url

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from branch_portal.db_roles import UnsafeAppRole, setup
+from branch_portal.db_roles import NotTheOwner, UnsafeAppRole, setup
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             done = setup(connection, settings.APP_DATABASE)
-        except UnsafeAppRole as exc:
+        except (NotTheOwner, UnsafeAppRole) as exc:
             raise CommandError(str(exc)) from exc
         for line in done:
             self.stdout.write(line)
