@@ -131,7 +131,7 @@ def test_the_application_role_reads_and_appends_to_the_ledger_and_histories(app_
             assert cursor.fetchone() == (True, False), table
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_tables_a_later_migration_creates_get_the_grants(app_role):
     """Default privileges: a table created by the owner after the setup is usable at once."""
     with connection.cursor() as cursor:
@@ -169,7 +169,7 @@ def test_setup_db_roles_is_idempotent(app_role, capsys):
         assert out.count(f"granted {settings.APP_DATABASE['USER']} its privileges") == 2
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_migrate_as_the_application_role_is_refused_with_a_clear_message(app_role):
     from urllib.parse import quote
 
@@ -203,7 +203,7 @@ def manage(*args, url: str, owner_url: str = "", timeout: int = 300):
     )
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_process_connects_as_the_application_role_and_migrate_as_the_owner(app_role):
     app = settings.APP_DATABASE
     if app["USER"] == connection.settings_dict["USER"]:
@@ -223,7 +223,7 @@ def test_a_process_connects_as_the_application_role_and_migrate_as_the_owner(app
     assert f"granted {app['USER']} its privileges" in migrate.stdout
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_benchmark_commands_run_with_two_roles(app_role):
     """make bench's loader runs as the owner (replica mode), the rest as the application role:
     a small synthetic office, its history closed, the ledger checked."""

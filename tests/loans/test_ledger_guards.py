@@ -13,7 +13,7 @@ from loans.models import Loan, LoanTransaction
 
 from ..conftest import key
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 RAW_REPAYMENT = """
 INSERT INTO loans_loantransaction
