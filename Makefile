@@ -32,7 +32,7 @@ lock: $(STAMP)
 	$(COMPILE) --extra dev --output-file $(LOCK)
 	$(COMPILE) --constraint $(LOCK) --output-file $(PROD_LOCK)
 
-# Two database roles (docs/decisions/0008-two-database-roles.md): migrate and seed_synthetic
+# Two database roles (docs/decisions/0010-two-database-roles.md): migrate and seed_synthetic
 # connect as the owner (DATABASE_OWNER_URL, or the embedded server's postgres) and migrate grants
 # the application role; every other command, the server and the tests' workers connect as the
 # application role (DATABASE_URL, or the embedded server's branch_portal_app). pytest itself is

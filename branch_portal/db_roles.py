@@ -1,4 +1,4 @@
-"""The two database roles (docs/decisions/0008-two-database-roles.md).
+"""The two database roles (docs/decisions/0010-two-database-roles.md).
 
 The owner (DATABASE_OWNER_URL) owns every table and runs the migrations; the application role
 (DATABASE_URL) that web, worker and beat connect as owns nothing, so it can neither ALTER a table,

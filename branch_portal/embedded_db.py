@@ -4,7 +4,7 @@ So `make run` and `make test` work on a machine with nothing but Python. The ser
 data under var/ and outlives the process that started it (cleanup_mode=None): the next command
 reuses it instead of paying for a new start.
 
-It provides both database roles (docs/decisions/0008-two-database-roles.md): its superuser
+It provides both database roles (docs/decisions/0010-two-database-roles.md): its superuser
 `postgres` owns the tables and migrates; the application connects as `branch_portal_app`, a
 plain login role (local connections are trusted, so it needs no password). The role is created
 here rather than at migrate so that a server started before this existed gets it too.

@@ -104,7 +104,7 @@ TEMPLATES = [
     }
 ]
 
-# Two roles (docs/decisions/0008-two-database-roles.md): DATABASE_URL is the application role
+# Two roles (docs/decisions/0010-two-database-roles.md): DATABASE_URL is the application role
 # web, worker and beat connect as; DATABASE_OWNER_URL the owner of the tables, which migrates.
 # With DATABASE_URL alone everything runs as that one role; with neither, the embedded
 # PostgreSQL provides both.

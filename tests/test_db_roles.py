@@ -1,4 +1,4 @@
-"""Two database roles (issue 10, point 9; docs/decisions/0008-two-database-roles.md).
+"""Two database roles (issue 10, point 9; docs/decisions/0010-two-database-roles.md).
 
 The test run is the owner (it creates and migrates its database); these tests connect as the
 application role, the one web, worker and beat use, and prove it cannot rewrite history. With a

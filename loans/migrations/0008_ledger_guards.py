@@ -1,4 +1,4 @@
-"""Guards on the ledger that hold for its owner too (docs/decisions/0008-two-database-roles.md).
+"""Guards on the ledger that hold for its owner too (docs/decisions/0010-two-database-roles.md).
 
 - TRUNCATE is refused by a statement trigger: the append-only row trigger never sees a TRUNCATE.
   Only a session that sets branch_portal.allow_truncate (the test database's flush) gets through.
@@ -95,5 +95,5 @@ DROP FUNCTION IF EXISTS bp_refuse_truncate();
 
 
 class Migration(migrations.Migration):
-    dependencies = [("loans", "0006_entry_office_date_covering")]
+    dependencies = [("loans", "0007_amount_bounds")]
     operations = [migrations.RunSQL(SQL, _reverse_sql())]
