@@ -17,7 +17,7 @@ import io
 import re
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pghistory
@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from borrowers.citizen_id import validate_citizen_id
 from borrowers.models import (
+    STORED_CATEGORY_YEARS,
     Category,
     Chapter,
     Commune,
@@ -40,8 +41,12 @@ from borrowers.models import (
     Sex,
     Village,
 )
+from borrowers.services import check_date_of_birth
 
 from .models import (
+    MAX_TERM_MONTHS,
+    MAX_WORKERS_EMPLOYED,
+    MAX_WORKS_BUILT,
     ClosedMonth,
     Instalment,
     Loan,
@@ -49,6 +54,7 @@ from .models import (
     Programme,
     TransactionKind,
 )
+from .money import MAX_AMOUNT
 from .services import equal_instalments, loan_check_rules, schedule_rebuild
 
 Kind = TransactionKind
@@ -83,11 +89,33 @@ WHOLE = re.compile(r"[0-9]+")
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 # Bounds of the values a file may hold (docs/import-format.md, "Limits"): beyond them a value is
-# an error of its row, never a database error or a traceback.
-# shared bound: see the validation helper
-MAX_AMOUNT = 10**15 - 1  # VND, every amount column: 999.999 billion đồng, far above any cap
-MAX_COUNT = 32767  # terms and counts (workers, works): PostgreSQL's smallint
-MIN_DATE = dt.date(1900, 1, 1)  # communes are valid from 1900; no history starts earlier
+# an error of its row and column, never a database error or a traceback. They are the models'
+# own bounds (decision 0008), imported, not copied: amounts loans.money.MAX_AMOUNT; term, workers
+# and works loans.models.MAX_*; a date of birth borrowers.services.check_date_of_birth.
+#
+# Every CHECK constraint on what the import writes, and what keeps an import from breaking it:
+#   loan_amount_*, entry_amount_*      the amount columns, bounded by _whole (1 to MAX_AMOUNT)
+#   loan_term_in_range                 term_months (1 to MAX_TERM_MONTHS)
+#   loan_outcome_counts_in_range       workers_employed, works_built (0 to MAX_WORKERS_EMPLOYED,
+#                                      MAX_WORKS_BUILT)
+#   transaction_day_1_28               transaction_day
+#   born_after_1900                    date_of_birth, by check_date_of_birth
+#   category_year_in_range             the years written are clamped to STORED_CATEGORY_YEARS,
+#                                      and every loan date is from FIRST_HISTORY_DATE on
+#   loan_disbursed_in_range,           the simulation: disbursements never above the approved
+#   loan_balances_consistent           amount; _Book.apply refuses impossible balances
+#   loan_outstanding_in_range          _Book.apply: outstanding beyond MAX_AMOUNT (a disbursement
+#                                      onto a balance transferred in) is an error of the entry
+#   entry_effects_in_range             each effect is at most its entry's amount (a reversal's,
+#                                      its target's)
+#   reversal_points_at_entry           a reversal names its entry (check_transactions)
+#   instalment_principal_in_range      schedule_from_records splits `disbursed`, each part >= 0
+#   rule_cap_*, rule_term_in_range     programme rules are not written by the import
+#
+# The first date of a loan's history: a loan is approved for its household's category of that
+# year, and categories are stored from 1995 (the Bank for the Poor's first year); no entry
+# precedes its loan's approval. Dates of birth have their own bound (from 1900).
+FIRST_HISTORY_DATE = dt.date(STORED_CATEGORY_YEARS[0], 1, 1)
 # Characters in one CSV field. The longest column holds 500 (purpose): a longer value is reported
 # on its column by the column's own check, a far longer one (a broken quote swallowing the rest of
 # the file, a 20 MB cell) by the reader, before it is held in memory as a row.
@@ -349,7 +377,7 @@ def _whole(row, column, *, low=1, high=MAX_AMOUNT, default=None, out_of_range=No
     return number
 
 
-def _date(row, column) -> dt.date:
+def _date(row, column, *, earliest: dt.date | None = FIRST_HISTORY_DATE) -> dt.date:
     value = row.get(column, "") or ""
     try:
         if not ISO_DATE.fullmatch(value):
@@ -359,8 +387,8 @@ def _date(row, column) -> dt.date:
         raise _Bad(
             column, _("%(v)r is not a date written YYYY-MM-DD.") % {"v": _cut(value)}
         ) from None
-    if day < MIN_DATE:
-        raise _Bad(column, _("The date is before %(d)s.") % {"d": MIN_DATE.strftime("%d/%m/%Y")})
+    if earliest is not None and day < earliest:
+        raise _Bad(column, _("The date is before %(d)s.") % {"d": earliest.strftime("%d/%m/%Y")})
     return day
 
 
@@ -439,6 +467,8 @@ class _Book:
         return taken
 
     def apply(self, entry: _Entry) -> bool:
+        """Apply the entry's effect; False if the balances are then ones no loan may have
+        (loan_balances_consistent, loan_outstanding_in_range)."""
         self.outstanding += entry.d_outstanding
         self.overdue += entry.d_overdue
         self.frozen += entry.d_frozen
@@ -446,6 +476,7 @@ class _Book:
         return not (
             min(self.overdue, self.frozen, self.outstanding) < 0
             or self.overdue + self.frozen > self.outstanding
+            or self.outstanding > MAX_AMOUNT
         )
 
 
@@ -819,7 +850,9 @@ class _Importer:
         for rows, column in ((loan_rows, "approved_on"), (transaction_rows, "value_date")):
             for _number, row in rows:
                 value = row.get(column, "")
-                if ISO_DATE.fullmatch(value) and 1900 < int(value[:4]) <= years[0]:
+                if not ISO_DATE.fullmatch(value):
+                    continue
+                if FIRST_HISTORY_DATE.year <= int(value[:4]) <= years[0]:
                     years.append(int(value[:4]))
         return min(years)
 
@@ -950,7 +983,9 @@ class _Importer:
 
     def check_borrowers(self, rows) -> None:
         seen: dict = {}
-        years = range(self.history_start, self.business_date.year + 1)
+        # The years the table stores, whatever the dates (category_year_in_range).
+        first, last = STORED_CATEGORY_YEARS
+        years = range(max(self.history_start, first), min(self.business_date.year, last) + 1)
         for number, row in rows:
             cid = row.get("citizen_id", "")
             if self.duplicate("borrowers", number, "citizen_id", cid, seen):
@@ -960,9 +995,11 @@ class _Importer:
                 sex = row.get("sex", "")
                 if sex not in Sex.values:
                     raise _Bad("sex", _("%(v)r is neither M nor F.") % {"v": _cut(sex)})
-                born = _date(row, "date_of_birth")
-                if born >= self.business_date:
-                    raise _Bad("date_of_birth", _("The date of birth is not in the past."))
+                born = _date(row, "date_of_birth", earliest=None)
+                try:  # from 1900, an adult on the business date: the services' own rule
+                    check_date_of_birth(born, on=self.business_date)
+                except ValidationError as exc:
+                    raise _Bad("date_of_birth", " ".join(exc.messages)) from None
                 try:
                     validate_citizen_id(cid, date_of_birth=born, sex=sex)
                 except ValidationError as exc:
@@ -1056,12 +1093,14 @@ class _Importer:
                     )
                 group_code = _text(row, "group_code", max_length=20, required=False)
                 amount = _whole(row, "approved_amount")
-                term = _whole(row, "term_months", high=MAX_COUNT)
+                term = _whole(row, "term_months", high=MAX_TERM_MONTHS)
                 approved_on = _date(row, "approved_on")
                 self.check_date("approved_on", approved_on)
                 purpose = _text(row, "purpose", max_length=500, required=False)
-                workers = _whole(row, "workers_employed", low=0, high=MAX_COUNT, default=0)
-                works = _whole(row, "works_built", low=0, high=MAX_COUNT, default=0)
+                workers = _whole(
+                    row, "workers_employed", low=0, high=MAX_WORKERS_EMPLOYED, default=0
+                )
+                works = _whole(row, "works_built", low=0, high=MAX_WORKS_BUILT, default=0)
             except _Bad as bad:
                 self.error("loans", number, bad.column, bad.message)
                 self.bad["loans"].add(key)
@@ -1263,22 +1302,26 @@ class _Importer:
         entry.done = True
 
     def post(self, book: _Book, entry: _Entry) -> None:
+        before = replace(book)  # the book as it was, should the entry be refused after its effect
         try:
             self.effect(book, entry)
         except _Bad as bad:
             entry.failed = True
             self.error("transactions", entry.row, bad.column, bad.message)
             return
-        before = (book.outstanding, book.overdue, book.frozen, book.status)
         if not book.apply(entry):
-            book.outstanding, book.overdue, book.frozen, book.status = before
+            # A disbursement is bounded by the approved amount, but a transferred-in loan's
+            # balance is not part of it: the two can sum beyond what a balance may hold.
+            if book.outstanding > MAX_AMOUNT:
+                message = _(
+                    "The loan's outstanding principal would be %(n)s VND, more than a balance "
+                    "may hold (at most %(max)s VND)."
+                ) % {"n": _vnd(book.outstanding), "max": _vnd(MAX_AMOUNT)}
+            else:
+                message = _("The entry would leave the loan's balances inconsistent.")
+            vars(book).update(vars(before))
             entry.failed = True
-            self.error(
-                "transactions",
-                entry.row,
-                "amount",
-                _("The entry would leave the loan's balances inconsistent."),
-            )
+            self.error("transactions", entry.row, "amount", message)
             return
         if entry.target is not None:
             entry.target.reversed = True

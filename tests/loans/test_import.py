@@ -35,15 +35,16 @@ from loans import services
 from loans.importer import (
     FIELD_LIMIT,
     FILES,
-    MAX_AMOUNT,
     ImportFailed,
     import_portfolio,
     read_portfolio,
 )
-from loans.models import ClosedMonth, Instalment, Loan, LoanTransaction
+from loans.models import ClosedMonth, Instalment, Loan, LoanTransaction, Programme, ProgrammeRule
+from loans.money import MAX_AMOUNT
 from loans.selectors import ledger_mismatches
 
 from ..conftest import key
+from ..factories import VillageFactory
 
 GOOD = Path(__file__).parent / "import_fixtures" / "good"
 ERROR_LINE = re.compile(r"^[a-z]+\.csv:\d+: [a-z_\-]+: \S.*$")
@@ -259,7 +260,7 @@ def test_xlsx_numbers_beyond_range_are_errors_of_their_cells(office_a, tmp_path)
         import_portfolio(office=office_a, tables=read_portfolio(path))
     assert failed.value.errors == [
         "communes.csv:2: transaction_day: '12.5' is not a whole number.",
-        "loans.csv:5: workers_employed: The number is too large (at most 32.767).",
+        "loans.csv:5: workers_employed: The number is too large (at most 10.000).",
         "transactions.csv:3: amount: The number is too large (at most 999.999.999.999.999).",
     ]
     assert set(row_counts().values()) == {0}
@@ -509,8 +510,10 @@ BAD = [
      "loans.csv:1: term_months: The column is missing."),
     ("unknown-column", setter("borrowers", 0, "phnoe", ""),
      "borrowers.csv:1: phnoe: Unknown column."),
-    # Limits (docs/import-format.md): every integer column has its range, checked before int()
-    # is asked (it refuses more than 4,300 digits) and before the database is (bigint, smallint).
+    # Limits (docs/import-format.md): every integer column has the range its model and CHECK
+    # constraint give it (decision 0008), checked before int() is asked (it refuses more than
+    # 4,300 digits) and before the database is. At a bound the column's check passes and the
+    # programme's rule speaks.
     ("amount-above-max", setter("transactions", 1, "amount", str(MAX_AMOUNT + 1)),
      "transactions.csv:3: amount: The number is too large (at most 999.999.999.999.999)."),
     ("amount-beyond-bigint", setter("transactions", 1, "amount", str(2**63)),
@@ -522,11 +525,23 @@ BAD = [
     ("approved-amount-at-max", setter("loans", 0, "approved_amount", str(MAX_AMOUNT)),
      "loans.csv:2: approved_amount: The amount exceeds the programme's cap of 100.000.000 VND."),
     ("term-beyond-smallint", setter("loans", 0, "term_months", "99999999999999999999"),
-     "loans.csv:2: term_months: The number is too large (at most 32.767)."),
+     "loans.csv:2: term_months: The number is too large (at most 600)."),
+    ("term-above-max", setter("loans", 0, "term_months", "601"),
+     "loans.csv:2: term_months: The number is too large (at most 600)."),
+    ("term-at-max", setter("loans", 0, "term_months", "600"),
+     "loans.csv:2: term_months: The term exceeds the programme's maximum of 120 months."),
+    ("term-zero", setter("loans", 0, "term_months", "0"),
+     "loans.csv:2: term_months: The number must be positive."),
     ("workers-beyond-integer", setter("loans", 3, "workers_employed", "99999999999999"),
-     "loans.csv:5: workers_employed: The number is too large (at most 32.767)."),
+     "loans.csv:5: workers_employed: The number is too large (at most 10.000)."),
+    ("workers-above-max", setter("loans", 3, "workers_employed", "10001"),
+     "loans.csv:5: workers_employed: The number is too large (at most 10.000)."),
     ("works-beyond-smallint", setter("loans", 4, "works_built", "40000"),
-     "loans.csv:6: works_built: The number is too large (at most 32.767)."),
+     "loans.csv:6: works_built: The number is too large (at most 100)."),
+    ("works-above-max", setter("loans", 4, "works_built", "101"),
+     "loans.csv:6: works_built: The number is too large (at most 100)."),
+    ("amount-zero-entry", setter("transactions", 1, "amount", "0"),
+     "transactions.csv:3: amount: The number must be positive."),
     # ASCII digits only (str.isdigit() takes these too).
     ("amount-full-width", setter("transactions", 1, "amount", "１０００"),
      "transactions.csv:3: amount: '１０００' is not a whole number."),
@@ -538,17 +553,29 @@ BAD = [
      "communes.csv:2: transaction_day: The day must be between 1 and 28."),
     ("day-zero", setter("communes", 0, "transaction_day", "0"),
      "communes.csv:2: transaction_day: The day must be between 1 and 28."),
-    # Dates: none before 1900, none after the business date (date of birth: before it).
+    # Dates: a date of birth from 1900, an adult on the business date (the services' rule); a
+    # loan's history from 1995 (categories are stored from then on), none after the business date.
     ("birth-year-1", setter("borrowers", 0, "date_of_birth", "0001-01-01"),
-     "borrowers.csv:2: date_of_birth: The date is before 01/01/1900."),
+     "borrowers.csv:2: date_of_birth: The date of birth must be on or after 01/01/1900."),
+    ("birth-before-1900", setter("borrowers", 0, "date_of_birth", "1899-12-31"),
+     "borrowers.csv:2: date_of_birth: The date of birth must be on or after 01/01/1900."),
     ("birth-year-9999", setter("borrowers", 0, "date_of_birth", "9999-12-31"),
-     "borrowers.csv:2: date_of_birth: The date of birth is not in the past."),
+     "borrowers.csv:2: date_of_birth: The date of birth is after the business date 15/06/2021."),
+    ("birth-a-minor", setter("borrowers", 0, "date_of_birth", "2003-06-16"),
+     "borrowers.csv:2: date_of_birth: The household's representative must be an adult (18 or "
+     "older on 15/06/2021)."),
     ("approved-year-1", setter("loans", 0, "approved_on", "0001-01-01"),
-     "loans.csv:2: approved_on: The date is before 01/01/1900."),
+     "loans.csv:2: approved_on: The date is before 01/01/1995."),
+    ("approved-before-1995", setter("loans", 0, "approved_on", "1994-12-31"),
+     "loans.csv:2: approved_on: The date is before 01/01/1995."),
+    ("approved-on-1995", setter("loans", 0, "approved_on", "1995-01-01"),
+     "loans.csv:2: approved_on: Programme HN has no rules in force on 01/01/1995."),
     ("approved-year-9999", setter("loans", 0, "approved_on", "9999-12-31"),
      "loans.csv:2: approved_on: The date is after the office's business date 15/06/2021."),
     ("value-year-1", setter("transactions", 1, "value_date", "0001-01-01"),
-     "transactions.csv:3: value_date: The date is before 01/01/1900."),
+     "transactions.csv:3: value_date: The date is before 01/01/1995."),
+    ("value-before-1995", setter("transactions", 1, "value_date", "1994-12-31"),
+     "transactions.csv:3: value_date: The date is before 01/01/1995."),
     ("value-year-9999", setter("transactions", 1, "value_date", "9999-12-31"),
      "transactions.csv:3: value_date: The date is after the office's business date 15/06/2021."),
     # Control characters: NUL cannot be stored, the others break the one-line errors. The row is
@@ -642,6 +669,133 @@ def test_a_bad_row_rejects_everything(office_a, name, change, expected):
     assert errors == [expected, *CONSEQUENCES.get(name, [])], errors
     assert all(ERROR_LINE.match(line) for line in errors), errors
     assert set(row_counts().values()) == {0}
+
+
+def changes(*mutations):
+    def mutate(tables):
+        for mutation in mutations:
+            mutation(tables)
+
+    return mutate
+
+
+AT_BOUND = [
+    # (id, change, what is stored): each value at its bound is accepted and stored as given.
+    ("interest-of-max-amount", setter("transactions", 1, "amount", str(MAX_AMOUNT)),
+     lambda: LoanTransaction.objects.get(reference="I1").amount == MAX_AMOUNT),
+    ("workers-at-max", setter("loans", 3, "workers_employed", "10000"),
+     lambda: Loan.objects.get(number="L4").workers_employed == 10_000),
+    ("works-at-max", setter("loans", 4, "works_built", "100"),
+     lambda: Loan.objects.get(number="L5").works_built == 100),
+    ("an-adult-on-the-business-date", setter("borrowers", 5, "date_of_birth", "2003-06-15"),
+     lambda: Household.objects.get(citizen_id="001203000106").date_of_birth
+     == dt.date(2003, 6, 15)),
+    ("born-on-1-january-1900",
+     changes(setter("borrowers", 0, "date_of_birth", "1900-01-01"),
+             setter("borrowers", 0, "citizen_id", "001100000101"),
+             setter("loans", 0, "citizen_id", "001100000101"),
+             setter("loans", 6, "citizen_id", "001100000101")),
+     lambda: Household.objects.get(citizen_id="001100000101").date_of_birth
+     == dt.date(1900, 1, 1)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "change", "stored"), AT_BOUND, ids=[b[0] for b in AT_BOUND])
+def test_a_value_at_its_bound_is_accepted(office_a, name, change, stored):
+    tables = copy.deepcopy(good_tables())
+    change(tables)
+    assert run_import(office_a, tables).created["transactions"] == 25
+    assert stored()
+    assert ledger_mismatches() == []
+
+
+def hn_rule(effective_from: dt.date, **values) -> ProgrammeRule:
+    """A rule of HN (poor households) from a date, as a government decision could give."""
+    return ProgrammeRule.objects.create(
+        programme=Programme.objects.get(code="HN"),
+        effective_from=effective_from,
+        monthly_rate="0.55",
+        max_amount=values.get("max_amount", 100 * M),
+        max_term_months=120,
+        eligible_categories=["poor"],
+    )
+
+
+def test_a_history_starts_in_1995_when_categories_do(office_a):
+    """Categories are stored from 1995 (category_year_in_range): a loan approved before then is
+    refused on its date, even under a rule in force before 1995, rather than certifying its
+    household for a year the table refuses; one approved on 1 January 1995 loads."""
+    hn_rule(dt.date(1990, 1, 1))
+    tables = copy.deepcopy(good_tables())
+    tables["loans"][0]["approved_on"] = "1994-12-31"
+    with pytest.raises(ImportFailed) as failed:
+        import_portfolio(office=office_a, tables=tables)
+    assert failed.value.errors == ["loans.csv:2: approved_on: The date is before 01/01/1995."]
+    assert set(row_counts().values()) == {0}
+
+    tables["loans"][0]["approved_on"] = "1995-01-01"
+    run_import(office_a, tables)
+    years = Household.objects.get(citizen_id="001180000101").categories.values_list("year")
+    assert sorted(y for (y,) in years) == list(range(1995, 2022))
+
+
+def test_an_outstanding_beyond_max_amount_is_an_error_of_its_entry(office_a, office_b, staff_a):
+    """A disbursement is bounded by the loan's approved amount, but the balance a loan brings
+    from another office is not part of it: their sum is refused on the entry that passes
+    MAX_AMOUNT (loan_outstanding_in_range), never left to the database; at the bound it loads."""
+    hn_rule(dt.date(2020, 1, 1), max_amount=MAX_AMOUNT)
+    cid = "001180000101"
+    run_import(
+        office_b,
+        {
+            "communes": [{"code": "C1", "name": "Xã Một", "transaction_day": "5"}],
+            "villages": [{"code": "V1", "commune_code": "C1", "name": "Thôn Một"}],
+            "borrowers": [
+                {"citizen_id": cid, "full_name": "Nguyễn Thị Hằng", "date_of_birth": "1980-05-17",
+                 "sex": "F", "village_code": "V1", "category": "poor"},
+            ],
+            "loans": [
+                {"loan_number": "BIG", "citizen_id": cid, "programme": "HN",
+                 "approved_amount": str(MAX_AMOUNT), "term_months": "60",
+                 "approved_on": "2020-01-10"},
+            ],
+            "transactions": [row("D1", "BIG", "disbursement", "2020-01-20", str(MAX_AMOUNT - 5))],
+        },
+    )  # fmt: skip
+    services.loan_transfer(
+        loan=Loan.objects.get(office=office_b, number="BIG"),
+        to_office=office_a,
+        to_village=VillageFactory(commune__office=office_a),
+        value_date=dt.date(2021, 6, 1),
+        user=staff_a,
+        idempotency_key=key(),
+    )
+    moved = Loan.objects.get(office=office_a, number="BIG")
+    assert (moved.outstanding, moved.disbursed) == (MAX_AMOUNT - 5, 0)
+    before = row_counts()
+
+    over = {"transactions": [row("D2", "BIG", "disbursement", "2021-06-10", "6")]}
+    with pytest.raises(ImportFailed) as failed:
+        import_portfolio(office=office_a, tables=over)
+    assert failed.value.errors == [
+        "transactions.csv:2: amount: The loan's outstanding principal would be "
+        "1.000.000.000.000.000 VND, more than a balance may hold (at most 999.999.999.999.999 VND)."
+    ]
+    assert row_counts() == before
+    assert Loan.objects.get(pk=moved.pk).outstanding == MAX_AMOUNT - 5
+
+    # And a reversal after the refused entry is refused as such, not posted on top of it.
+    over["transactions"].append(row("R2", "BIG", "reversal", "2021-06-11", "6", "D2"))
+    with pytest.raises(ImportFailed) as failed:
+        import_portfolio(office=office_a, tables=over)
+    assert failed.value.errors[1:] == [
+        "transactions.csv:3: reverses: The entry it cancels is itself in error."
+    ]
+
+    run_import(office_a, {"transactions": [row("D2", "BIG", "disbursement", "2021-06-10", "5")]})
+    moved.refresh_from_db()
+    assert (moved.outstanding, moved.disbursed) == (MAX_AMOUNT, 5)
+    assert ledger_mismatches() == []
 
 
 def test_every_error_of_a_portfolio_is_reported(office_a):
@@ -869,7 +1023,7 @@ def test_a_refused_import_writes_nothing_over_an_existing_portfolio(office_a):
     with pytest.raises(ImportFailed) as failed:
         run_import(office_a, tables)
     assert failed.value.errors == [
-        "loans.csv:9: workers_employed: The number is too large (at most 32.767)."
+        "loans.csv:9: workers_employed: The number is too large (at most 10.000)."
     ]
     assert row_counts() == before
     assert_good_portfolio(office_a)
@@ -986,10 +1140,10 @@ BROKEN_FOLDERS = [
     (amount_beyond_bigint,
      "transactions.csv:3: amount: The number is too large (at most 999.999.999.999.999)."),
     (workers_beyond_integer,
-     "loans.csv:5: workers_employed: The number is too large (at most 32.767)."),
+     "loans.csv:5: workers_employed: The number is too large (at most 10.000)."),
     (latin_1_bytes,
      "borrowers.csv:3: -: The file is not UTF-8 text (byte 0xE2); save it as UTF-8."),
-    (date_in_year_1, "transactions.csv:3: value_date: The date is before 01/01/1900."),
+    (date_in_year_1, "transactions.csv:3: value_date: The date is before 01/01/1995."),
 ]  # fmt: skip
 
 
