@@ -385,6 +385,18 @@ def _require_active(loan: Loan) -> None:
         )
 
 
+def _disbursed_before_transfer(loan: Loan) -> int:
+    """What the offices a loan came from disbursed on it. A transferred-in loan starts its own
+    ledger (and its `disbursed` cache) at nought, but the approved amount it carries was already
+    paid out there: without this it could be disbursed in full a second time."""
+    total, origin_id = 0, loan.transferred_from_id
+    while origin_id is not None:
+        origin = Loan.objects.only("disbursed", "transferred_from").get(pk=origin_id)
+        total += origin.disbursed
+        origin_id = origin.transferred_from_id
+    return total
+
+
 @transaction.atomic
 def loan_disburse(
     *,
@@ -402,11 +414,12 @@ def loan_disburse(
         raise ValidationError(_("Only an approved loan can be disbursed."))
     if loan.approved_on and value_date < loan.approved_on:
         raise ValidationError({"value_date": _("A loan is disbursed on or after its approval.")})
-    if loan.disbursed + amount > loan.approved_amount:
+    already = loan.disbursed + _disbursed_before_transfer(loan)
+    if already + amount > loan.approved_amount:
         raise ValidationError(
             {
                 "amount": _("Disbursements would exceed the approved amount (%(left)s VND left).")
-                % {"left": f"{loan.approved_amount - loan.disbursed:,}".replace(",", ".")}
+                % {"left": f"{max(0, loan.approved_amount - already):,}".replace(",", ".")}
             }
         )
     loan.disbursed += amount

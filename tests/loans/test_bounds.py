@@ -365,3 +365,29 @@ def test_business_date_page_says_why_a_date_is_refused(client, manager_a, office
     shown = [str(m) for m in response.context["messages"]]
     assert any("cannot be after today, 20/06/2021" in m for m in shown), shown
     assert Office.objects.get(pk=office_a.pk).business_date == D(2021, 6, 15)
+
+
+def test_a_transferred_in_loan_cannot_be_disbursed_again(active_loan, staff_a, staff_b, office_b):
+    """The new office's loan starts its own ledger at nought, but its approved amount was paid
+    out in the old office: disbursing it again would double the loan (and, near MAX_AMOUNT,
+    overflow the balance's CHECK into a 500)."""
+    from ..factories import VillageFactory
+
+    services.loan_transfer(
+        loan=active_loan,
+        to_office=office_b,
+        to_village=VillageFactory(commune__office=office_b),
+        value_date=D(2021, 6, 1),
+        user=staff_a,
+        idempotency_key=key(),
+    )
+    new = Loan.objects.get(office=office_b)
+    assert (new.disbursed, new.approved_amount) == (0, 50_000_000)
+    with translation.override("en"), pytest.raises(ValidationError) as exc:
+        services.loan_disburse(
+            loan=new, amount=1, value_date=D(2021, 6, 2), user=staff_b, idempotency_key=key()
+        )
+    assert exc.value.message_dict["amount"] == [
+        "Disbursements would exceed the approved amount (0 VND left)."
+    ]
+    assert not new.transactions.filter(kind="disbursement").exists()
