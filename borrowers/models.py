@@ -22,6 +22,9 @@ ADULT_AGE = 18
 # Bank for the Poor's years too (from 1995), for imported history, and nothing past 2100.
 FIRST_CATEGORY_YEAR = 2000
 STORED_CATEGORY_YEARS = (1995, 2100)
+# Dates an administrator types (units valid from/to, groups founded/dissolved): the calendar a
+# record of this office can fall in, so a slip of the keyboard (20211 for 2021) is refused.
+DATE_BOUNDS = [MinValueValidator(dt.date(1900, 1, 1)), MaxValueValidator(dt.date(2100, 12, 31))]
 
 
 class Unaccent(models.Func):
@@ -87,10 +90,14 @@ class Commune(models.Model):
     name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.COMMUNE)
     transaction_day = models.PositiveSmallIntegerField(
-        _("transaction day"), help_text=_("Day of the month (1–28) of the transaction point.")
+        _("transaction day"),
+        help_text=_("Day of the month (1–28) of the transaction point."),
+        validators=[MinValueValidator(1), MaxValueValidator(28)],
     )
-    valid_from = models.DateField(_("valid from"), default=dt.date(1900, 1, 1))
-    valid_to = models.DateField(_("valid to"), null=True, blank=True)
+    valid_from = models.DateField(
+        _("valid from"), default=dt.date(1900, 1, 1), validators=DATE_BOUNDS
+    )
+    valid_to = models.DateField(_("valid to"), null=True, blank=True, validators=DATE_BOUNDS)
     successor = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,
@@ -180,8 +187,12 @@ class SavingsGroup(models.Model):
     village = models.ForeignKey(Village, on_delete=models.PROTECT, related_name="groups")
     chapter = models.ForeignKey(Chapter, on_delete=models.PROTECT, related_name="groups")
     head_name = models.CharField(_("group head"), max_length=200)
-    established_on = models.DateField(_("established on"), null=True, blank=True)
-    dissolved_on = models.DateField(_("dissolved on"), null=True, blank=True)
+    established_on = models.DateField(
+        _("established on"), null=True, blank=True, validators=DATE_BOUNDS
+    )
+    dissolved_on = models.DateField(
+        _("dissolved on"), null=True, blank=True, validators=DATE_BOUNDS
+    )
 
     class Meta:
         ordering = ["code"]

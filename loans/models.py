@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from borrowers.models import Category, Household, Office, SavingsGroup
+from borrowers.models import DATE_BOUNDS, Category, Household, Office, SavingsGroup
 
 from .money import MAX_AMOUNT
 
@@ -21,6 +21,7 @@ MAX_TERM_MONTHS = 600
 # most thousands, a household builds a few works. Beyond these a typo multiplies the cap.
 MAX_WORKERS_EMPLOYED = 10_000
 MAX_WORKS_BUILT = 100
+RATE_BOUNDS = [MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(10))]
 
 
 def _amount_range(field: str, name: str, low: int = 1) -> models.CheckConstraint:
@@ -45,7 +46,11 @@ class Programme(models.Model):
     name_en = models.CharField(_("English name"), max_length=200)
     outcome = models.CharField(_("outcome counted"), max_length=20, choices=Outcome.choices)
     # Principal falls due in equal instalments this many months apart.
-    instalment_months = models.PositiveSmallIntegerField(_("months between instalments"), default=6)
+    instalment_months = models.PositiveSmallIntegerField(
+        _("months between instalments"),
+        default=6,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
+    )
     sort_order = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -66,18 +71,27 @@ class ProgrammeRule(models.Model):
     """
 
     programme = models.ForeignKey(Programme, on_delete=models.PROTECT, related_name="rules")
-    effective_from = models.DateField(_("effective from"))
-    monthly_rate = models.DecimalField(_("rate, % per month"), max_digits=7, decimal_places=4)
+    effective_from = models.DateField(_("effective from"), validators=DATE_BOUNDS)
+    # Policy rates are a fraction of a per cent a month; 10 % a month is far past any decision
+    # and catches a rate typed per year (6.6 for 0.55) or per unit (0.0055).
+    monthly_rate = models.DecimalField(
+        _("rate, % per month"), max_digits=7, decimal_places=4, validators=RATE_BOUNDS
+    )
     preferential_rate = models.DecimalField(
         _("preferential rate, % per month"),
         max_digits=7,
         decimal_places=4,
         null=True,
         blank=True,
+        validators=RATE_BOUNDS,
         help_text=_("For borrowers with a disability or of an ethnic minority, where it applies."),
     )
     overdue_multiplier = models.DecimalField(
-        _("overdue rate multiplier"), max_digits=5, decimal_places=2, default=Decimal("1.30")
+        _("overdue rate multiplier"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("1.30"),
+        validators=[MinValueValidator(Decimal(1)), MaxValueValidator(Decimal(3))],
     )
     max_amount = models.BigIntegerField(
         _("maximum amount (VND)"), validators=[MinValueValidator(1), MaxValueValidator(MAX_AMOUNT)]

@@ -297,3 +297,61 @@ def test_household_table_refuses_a_birth_before_1900(household_a):
 def test_category_table_refuses_years_out_of_range(household_a, year):
     with pytest.raises(IntegrityError, match="category_year_in_range"), transaction.atomic():
         HouseholdCategory.objects.create(household=household_a, year=year, category="poor")
+
+
+# --- fields only an administrator edits (the admin's forms run the models' validators) ---------
+
+
+def _field_errors(obj, field: str) -> list[str]:
+    with translation.override("en"):
+        with pytest.raises(ValidationError) as exc:
+            obj.clean_fields()
+        return [str(m) for m in exc.value.message_dict[field]]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("established_on", dt.date(2500, 1, 1), "less than or equal to 2100-12-31"),
+        ("dissolved_on", dt.date(1850, 1, 1), "greater than or equal to 1900-01-01"),
+    ],
+)
+def test_a_group_date_outside_the_calendar_is_refused(office_a, field, value, message):
+    from ..factories import GroupFactory
+
+    group = GroupFactory(village__commune__office=office_a)
+    setattr(group, field, value)
+    assert any(message in m for m in _field_errors(group, field))
+
+
+@pytest.mark.parametrize("day", [0, 29, 31])
+def test_a_commune_transaction_day_is_1_to_28(office_a, day):
+    from ..factories import CommuneFactory
+
+    commune = CommuneFactory(office=office_a)
+    commune.transaction_day = day
+    assert _field_errors(commune, "transaction_day")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("monthly_rate", "55"), ("preferential_rate", "-0.1"), ("overdue_multiplier", "0.5")],
+)
+def test_a_programme_rate_beyond_any_decision_is_refused(db, field, value):
+    from decimal import Decimal
+
+    from loans.models import Programme
+
+    rule = Programme.objects.get(code="HN").rules.first()
+    setattr(rule, field, Decimal(value))
+    assert _field_errors(rule, field)
+
+
+def test_a_programme_instalment_interval_is_1_to_120_months(db):
+    from loans.models import Programme
+
+    programme = Programme.objects.get(code="HN")
+    programme.instalment_months = 0
+    assert _field_errors(programme, "instalment_months")
+    programme.instalment_months = 121
+    assert _field_errors(programme, "instalment_months")
