@@ -1,4 +1,4 @@
-"""The fixed cast: staff, manager and auditor of office A; staff of office B."""
+"""The fixed cast: staff, manager and auditor of office A; staff and manager of office B."""
 
 import datetime as dt
 import uuid
@@ -47,6 +47,12 @@ def auditor_a(office_a):
 @pytest.fixture
 def staff_b(office_b):
     return _member(office_b, "staff_b", "staff")
+
+
+@pytest.fixture
+def manager_b(office_b):
+    """A manager elsewhere: may approve, report and close months, but only in office B."""
+    return _member(office_b, "manager_b", "manager")
 
 
 @pytest.fixture
