@@ -1,9 +1,12 @@
 """The fixed cast: staff, manager and auditor of office A; staff and manager of office B."""
 
+import contextlib
 import datetime as dt
 import uuid
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from loans import services
 from loans.models import Programme
@@ -77,6 +80,23 @@ def hn():
 
 def key() -> str:
     return uuid.uuid4().hex
+
+
+@contextlib.contextmanager
+def refused(message: str, *, field: str | None = None):
+    """Expect a ValidationError that says `message` (its English text, a part of one of its
+    messages), on `field` when given: the test then knows which rule refused, not only that
+    something did."""
+    with translation.override("en"):
+        with pytest.raises(ValidationError) as exc:
+            yield exc
+        error = exc.value
+        if field is None:
+            said = error.messages
+        else:
+            assert hasattr(error, "error_dict") and field in error.error_dict, error
+            said = error.message_dict[field]
+        assert any(message in m for m in said), said
 
 
 @pytest.fixture
