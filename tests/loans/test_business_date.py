@@ -1,12 +1,13 @@
 import datetime as dt
 
 import pytest
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from borrowers.models import Office
 from loans import services
 from loans.models import ClosedMonth
+from tests.conftest import refused
 
 
 def test_manager_moves_and_releases_the_business_date(client, manager_a, office_a):
@@ -31,7 +32,7 @@ def test_staff_cannot_and_other_office_gets_404(client, staff_a, staff_b, office
 
 def test_business_date_never_moves_into_a_closed_month(office_a, manager_a, staff_a):
     ClosedMonth.objects.create(office=office_a, month=dt.date(2021, 5, 1), closed_by=manager_a)
-    with pytest.raises(ValidationError):
+    with refused("That month is closed.", field="day"):
         services.office_set_business_date(
             office=office_a, day=dt.date(2021, 5, 20), hold=True, user=manager_a
         )
