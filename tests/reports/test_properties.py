@@ -12,14 +12,15 @@ The figures of reports.selectors are then compared with tests/reports/oracle.py,
 computation from the raw ledger rows, for random periods inside a year and across the year end.
 
 Every posted entry must leave the loan's principal non-negative on every day of its history; an
-operation the services refuse (ValidationError) is counted and skipped. The tests at the end pin
-the service bugs these properties found.
+operation the services refuse (ValidationError) is counted and skipped; over each property test's
+examples every kind of operation must have posted, and most of those drawn (each_kind_posted),
+so the properties could not hold merely because the services refused everything. The tests at
+the end pin the service bugs these properties found.
 
 Each example runs in its own savepoint, rolled back at its end, so examples never see each
 other's rows.
 """
 
-import contextlib
 import datetime as dt
 import os
 from collections import Counter
@@ -27,7 +28,7 @@ from collections import Counter
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import event as _event
 from hypothesis import note as _note
 from hypothesis import strategies as st
@@ -43,11 +44,12 @@ from borrowers.models import (
 )
 from loans import services
 from loans.models import Loan, LoanTransaction, Programme, add_months
+from loans.selectors import ledger_mismatches
 from reports.month_close import month_end
 from reports.selectors import ADDITIVE_KEYS, FIGURE_KEYS, figures_for_period, roll_forward_holds
 from reports.snapshots import snapshot_mismatches, snapshot_take
 
-from ..conftest import key
+from ..conftest import key, refused
 from ..factories import (
     ChapterFactory,
     CommuneFactory,
@@ -101,10 +103,43 @@ day_offsets = st.integers(0, H_DAYS - 1)
 TALLY: Counter = Counter()
 
 
+# Every kind of operation the timeline draws, by its name in the tally when it posted.
+POSTED_KINDS = (
+    "apply", "disburse", "repay", "interest", "overdue", "freeze", "unfreeze", "write_off",
+    "transfer", "extend", "reverse",
+)  # fmt: skip
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _print_tally():
     yield
     print("\noperations over all examples:", dict(sorted(TALLY.items())))
+
+
+@pytest.fixture
+def each_kind_posted():
+    """The properties are checked on what posted: were the services to refuse everything, they
+    would hold vacuously. Over a test's examples (hypothesis calls the test many times, this
+    fixture once), every kind of operation must have posted, and most operations drawn."""
+    start = Counter(TALLY)
+    yield
+    ran = Counter(TALLY)
+    ran.subtract(start)
+    print("\noperations of this test:", dict(sorted(ran.items())))
+    posted, refused = Counter(), 0
+    for name, n in ran.items():
+        if name.endswith(" refused"):
+            refused += n
+        elif not name.endswith(" skipped"):
+            posted[name.split(" ")[0]] += n
+    # The explicit example EVERY_KIND posts each kind, whatever the search draws.
+    missing = [kind for kind in POSTED_KINDS if posted[kind] == 0]
+    assert not missing, f"never posted: {missing} ({dict(ran)})"
+    if EXAMPLES and EXAMPLES < 20:  # too short a search for proportions
+        return
+    assert sum(posted.values()) >= 3 * refused, dict(ran)
+    if ran["back-dated"] or ran["back-dated skipped"]:
+        assert ran["back-dated"] >= 3 * ran["back-dated skipped"], dict(ran)
 
 
 def event(text: str) -> None:
@@ -348,7 +383,18 @@ def _post_op(name, loan, when, pct, pick, common, world) -> str | None:
             **common,
         )
     elif name == "unfreeze":
-        services.loan_unfreeze(amount=_amount(loan.frozen, pct), **common)
+        if world.get("freeze_first") and services.balances_on(loan, when).frozen == 0:
+            # A freeze seldom comes before an unfreeze of the same loan in a drawn timeline:
+            # freeze part of it that day first, so that unfreezes are exercised at all.
+            on = services.balances_on(loan, when)
+            services.loan_freeze(
+                amount=_amount(on.outstanding - on.frozen, pct),
+                note="Hồ sơ khoanh nợ",
+                **dict(common, idempotency_key=key()),
+            )
+            name = "unfreeze after a freeze"
+        frozen = services.balances_on(loan, when).frozen
+        services.loan_unfreeze(amount=_amount(frozen, pick % 100 + 1), **common)
     elif name == "write_off":
         services.loan_write_off(amount=_amount(loan.outstanding, pct), note="Thiên tai", **common)
     elif name == "transfer":
@@ -397,6 +443,7 @@ def _post_op(name, loan, when, pct, pick, common, world) -> str | None:
 def run(plan) -> dict:
     world = build(plan)
     world["loans"], world["by_plan"] = [], {}
+    world["freeze_first"] = True
     tally: Counter = Counter()
     # Applications happen on their approval day; operations are posted on value date + lag.
     timeline = []
@@ -465,12 +512,30 @@ def assert_roll_forward_and_sums(figures) -> None:
         assert sum(r["customers_with_balance"] for r in rows) >= figures["customers_with_balance"]
 
 
+def _balances_when_transferred(entries, by_id, old_loan_id: int, transfer_in: dict):
+    """The (overdue, frozen) the old loan held when its transfer out was posted, summed from the
+    old loan's own entries; its outstanding and the date must be the transfer in's too."""
+    (out,) = [p for p in entries if p["loan_id"] == old_loan_id and p["kind"] == "transfer_out"]
+    before = [p for p in entries if p["loan_id"] == old_loan_id and p["id"] < out["id"]]
+    outstanding = sum(oracle.principal_effect(p, by_id) for p in before)
+    assert outstanding > 0, out
+    assert transfer_in["amount"] == outstanding == out["amount"], (transfer_in, out)
+    assert oracle.principal_effect(transfer_in, by_id) == outstanding, transfer_in
+    assert transfer_in["value_date"] == out["value_date"], (transfer_in, out)
+    return sum(p["d_overdue"] for p in before), sum(p["d_frozen"] for p in before)
+
+
 def assert_ledger_splits_follow_the_rules(entries) -> None:
     """Each entry's d_overdue / d_frozen is what the reduction orders say (repayment: overdue
     first; freeze: overdue first; write-off: frozen, overdue, in term) applied to the loan's
     balances on the entry's value date as they stood when it was posted: the entries posted
-    before it (lower id) with a value date on or before its own. The final sums are the cache."""
+    before it (lower id) with a value date on or before its own. A transfer in carries what the
+    loan it came from (Loan.transferred_from) held when its transfer out was posted. The final
+    sums are the cache."""
     by_id = {e["id"]: e for e in entries}
+    came_from = dict(
+        Loan.objects.filter(transferred_from__isnull=False).values_list("pk", "transferred_from")
+    )
     for e in entries:
         earlier = [
             p
@@ -500,7 +565,7 @@ def assert_ledger_splits_follow_the_rules(entries) -> None:
             target = by_id[e["reverses_id"]]
             want = (-target["d_overdue"], -target["d_frozen"])
         elif kind == "transfer_in":
-            want = (e["d_overdue"], e["d_frozen"])
+            want = _balances_when_transferred(entries, by_id, came_from[e["loan_id"]], e)
         else:
             want = (0, 0)
         assert (e["d_overdue"], e["d_frozen"]) == want, e
@@ -518,6 +583,31 @@ def assert_ledger_splits_follow_the_rules(entries) -> None:
 # --- the properties -------------------------------------------------------------------------------
 
 
+def _op(op: str, date: int, pct: int = 10, pick: int = 0, loan: int = 0) -> dict:
+    return {"op": op, "loan": loan, "date": date, "lag": 0, "pct": pct, "pick": pick}
+
+
+# An explicit example in which every kind of operation posts, run before the drawn ones: the
+# services refusing one kind altogether fails each_kind_posted whatever hypothesis draws.
+EVERY_KIND = {
+    "communes": 1,
+    "groups": [(0, "women"), (0, "farmers")],
+    "households": [("A", None, 0, "poor"), ("A", 0, None, "poor"), ("B", 0, None, "poor")],
+    "loans": [
+        {"household": 0, "direct": True, "programme": "HN", "amount": 50 * M, "outcome": 1,
+         "applied": 0, "approval_lag": 0, "tranche_pct": 50, "tranche_lag": 5},
+        {"household": 1, "direct": False, "programme": "HN", "amount": 40 * M, "outcome": 1,
+         "applied": 0, "approval_lag": 0, "tranche_pct": 100, "tranche_lag": 5},
+    ],
+    "ops": [
+        _op("disburse", 20, pct=100), _op("repay", 30), _op("interest", 40),
+        _op("overdue", 50), _op("freeze", 60), _op("unfreeze", 70, pick=49),
+        _op("write_off", 80, pct=5), _op("extend", 90), _op("repay", 95, loan=1),
+        _op("reverse", 100, pick=4), _op("transfer", 120, pick=1),
+    ],
+}  # fmt: skip
+
+
 @pytest.mark.django_db
 @settings(max_examples=EXAMPLES or 50, **SETTINGS)
 @given(
@@ -528,7 +618,18 @@ def assert_ledger_splits_follow_the_rules(entries) -> None:
         st.tuples(st.integers(0, 3), st.integers(0, 99), st.integers(0, 99)), max_size=3
     ),
 )
-def test_figures_equal_the_independent_computation(plan, chosen, month_ends, rekeys):
+@example(
+    plan=EVERY_KIND,
+    chosen=[
+        (dt.date(2021, 1, 1), dt.date(2021, 6, 30)),
+        (dt.date(2021, 7, 1), dt.date(2022, 3, 31)),
+    ],
+    month_ends=[2, 11],
+    rekeys=[(0, 1, 1)],
+)
+def test_figures_equal_the_independent_computation(
+    plan, chosen, month_ends, rekeys, each_kind_posted
+):
     """Every figure, totals and every breakdown row, equals the oracle's; the roll-forward holds
     on every row; the rows of each breakdown add up to the totals. Again when the figures start
     from month-end snapshots (taken one from the other, as month closes take them), which equal
@@ -651,7 +752,12 @@ def _rows(figures: dict, dimension: str) -> dict:
     ),
     chosen=st.lists(periods, min_size=1, max_size=3),
 )
-def test_a_back_dated_entry_changes_only_its_periods(plan, new, chosen):
+@example(
+    plan=EVERY_KIND,
+    new={"op": "repay", "date": 150, "loan": 1, "pct": 10, "pick": 0},
+    chosen=[(dt.date(2021, 3, 1), dt.date(2021, 9, 30))],
+)
+def test_a_back_dated_entry_changes_only_its_periods(plan, new, chosen, each_kind_posted):
     """Posted after everything else, dated earlier: a period ending before its value date keeps
     every figure; a period containing it changes by exactly its amount in its column (a reversal:
     minus the amount, in the column of the entry it cancels) and its principal effect in the
@@ -693,7 +799,7 @@ def test_a_back_dated_entry_changes_only_its_periods(plan, new, chosen):
         posted = None
         top = LoanTransaction.objects.order_by("-id").values_list("id", flat=True).first() or 0
         if loans_a:
-            world_a = dict(world, loans=loans_a)
+            world_a = dict(world, loans=loans_a, freeze_first=False)  # one entry only
             op["loan"] = new["loan"]
             for name in (new["op"], "reverse", "interest"):
                 _run_op(dict(op, op=name), world_a, Counter())
@@ -702,9 +808,11 @@ def test_a_back_dated_entry_changes_only_its_periods(plan, new, chosen):
                     break
         if posted is None:
             event("back-dated: nothing could be posted")
+            TALLY["back-dated skipped"] += 1
             transaction.set_rollback(True)
             return
         event(f"back-dated: {posted.kind}")
+        TALLY["back-dated"] += 1
         entries, loans_meta = oracle.snapshot()
         by_id = {e["id"]: e for e in entries}
         x = by_id[posted.pk]
@@ -761,7 +869,8 @@ def test_repayment_dated_before_the_disbursement_is_refused(household_a, office_
     """Found by the properties above: a repayment dated before the loan had any principal once
     posted, and the office's figures showed a negative balance for the days in between."""
     loan = _disbursed_loan(household_a)
-    with pytest.raises(ValidationError):
+    # On 10/01 the loan had no principal yet: nothing could be repaid.
+    with refused("The repayment exceeds the principal that can be repaid (0 VND).", field="amount"):
         services.loan_repay_principal(
             loan=loan,
             amount=10 * M,
@@ -772,7 +881,7 @@ def test_repayment_dated_before_the_disbursement_is_refused(household_a, office_
     figures = figures_for_period(
         office=office_a, start=dt.date(2021, 1, 1), as_of=dt.date(2021, 1, 12)
     )
-    assert figures["closing"] >= 0
+    assert figures["closing"] == 0  # nothing was disbursed before 15/01
 
 
 def test_back_dated_repayment_splits_by_its_value_date(household_a, office_a):
@@ -789,7 +898,8 @@ def test_back_dated_repayment_splits_by_its_value_date(household_a, office_a):
     february = figures_for_period(
         office=office_a, start=dt.date(2021, 2, 1), as_of=dt.date(2021, 2, 28)
     )
-    assert february["overdue"] >= 0
+    assert february["overdue"] == 0  # nothing was overdue before 20/03
+    assert february["collected"] == 3 * M
 
 
 def test_reversing_a_disbursement_after_a_reversed_extension(household_a):
@@ -809,10 +919,17 @@ def test_reversing_a_disbursement_after_a_reversed_extension(household_a):
         entry=extension, value_date=dt.date(2021, 3, 2), user=None, idempotency_key=key()
     )
     disbursement = loan.transactions.get(kind="disbursement")
-    with contextlib.suppress(ValidationError):  # refusing would be fine too
-        services.loan_reverse(
-            entry=disbursement, value_date=dt.date(2021, 3, 3), user=None, idempotency_key=key()
-        )
+    # The rule (tests/loans/test_services.py): reversing the only disbursement returns the loan
+    # to approved, its schedule emptied, the extension and its reversal kept in the ledger.
+    services.loan_reverse(
+        entry=disbursement, value_date=dt.date(2021, 3, 3), user=None, idempotency_key=key()
+    )
+    loan = Loan.objects.get(pk=loan.pk)
+    assert (loan.status, loan.disbursed, loan.outstanding) == ("approved", 0, 0)
+    # The instalment the extension names stays in the history, with no principal.
+    assert list(loan.instalments.values_list("pk", "principal")) == [(first.pk, 0)]
+    assert loan.transactions.count() == 4
+    assert ledger_mismatches() == []
 
 
 def test_a_reversal_does_not_reactivate_a_transferred_loan(household_a, office_b):
@@ -830,7 +947,8 @@ def test_a_reversal_does_not_reactivate_a_transferred_loan(household_a, office_b
         user=None,
         idempotency_key=key(),
     )
-    with pytest.raises(ValidationError):
+    with refused("The loan was transferred to another office: correct it there."):
         services.loan_reverse(
             entry=repayment, value_date=dt.date(2021, 3, 5), user=None, idempotency_key=key()
         )
+    assert not LoanTransaction.objects.filter(kind="reversal").exists()
