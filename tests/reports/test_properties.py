@@ -588,7 +588,8 @@ def _op(op: str, date: int, pct: int = 10, pick: int = 0, loan: int = 0) -> dict
 
 
 # An explicit example in which every kind of operation posts, run before the drawn ones: the
-# services refusing one kind altogether fails each_kind_posted whatever hypothesis draws.
+# services refusing one kind altogether fails each_kind_posted whatever hypothesis draws. The
+# first loan goes to office B with principal overdue and frozen, which the transfer in carries.
 EVERY_KIND = {
     "communes": 1,
     "groups": [(0, "women"), (0, "farmers")],
@@ -601,7 +602,7 @@ EVERY_KIND = {
     ],
     "ops": [
         _op("disburse", 20, pct=100), _op("repay", 30), _op("interest", 40),
-        _op("overdue", 50), _op("freeze", 60), _op("unfreeze", 70, pick=49),
+        _op("freeze", 50), _op("overdue", 60), _op("unfreeze", 70, pick=49),
         _op("write_off", 80, pct=5), _op("extend", 90), _op("repay", 95, loan=1),
         _op("reverse", 100, pick=4), _op("transfer", 120, pick=1),
     ],
