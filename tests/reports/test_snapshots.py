@@ -4,7 +4,6 @@ entries before them, dropped on reopening, checked and rebuilt against the ledge
 import datetime as dt
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
@@ -63,7 +62,7 @@ def test_a_closed_month_closes_the_months_before_it(active_loan, manager_a, staf
     office = active_loan.office
     month_close(office=office, month=JAN, user=manager_a)
     month_close(office=office, month=MAY, user=manager_a)
-    with pytest.raises(ValidationError, match="03/2021"):
+    with refused("03/2021 is closed: date the entry in the open period", field="value_date"):
         _repay(active_loan, dt.date(2021, 3, 10), staff_a)
     assert _repay(active_loan, dt.date(2021, 6, 10), staff_a).pk
 
@@ -99,7 +98,7 @@ def test_reopening_goes_from_the_latest_and_drops_snapshots(active_loan, manager
     month_close(office=office, month=JAN, user=manager_a)
     month_close(office=office, month=MAY, user=manager_a)
     assert MonthEndSnapshot.objects.filter(office=office).count() == 2
-    with pytest.raises(ValidationError, match="05/2021"):
+    with refused("Reopen 05/2021 first: months are reopened from the latest."):
         month_reopen(office=office, month=JAN, user=manager_a, reason="sửa")
     month_reopen(office=office, month=MAY, user=manager_a, reason="sửa")
     assert list(MonthEndSnapshot.objects.values_list("month_end", flat=True)) == [
@@ -163,9 +162,9 @@ def test_a_month_behind_a_later_closed_one_is_closed_already(active_loan, manage
     office = active_loan.office
     month_close(office=office, month=JAN, user=manager_a)
     month_close(office=office, month=MAY, user=manager_a)
-    with pytest.raises(ValidationError, match="03/2021"):
+    with refused("03/2021 is already closed."):
         month_close(office=office, month=MAR, user=manager_a)
-    with pytest.raises(ValidationError, match="03/2021"):
+    with refused("03/2021 is already closed."):
         month_close_history(office=office, through=MAR, user=manager_a)
     assert sorted(MonthEndSnapshot.objects.values_list("month_end", flat=True)) == [
         dt.date(2021, 1, 31),
@@ -183,7 +182,7 @@ def test_a_transfer_into_a_closed_month_of_the_receiving_office_is_refused(
     OfficeMembership.objects.create(user=manager_b, office=office_b, role="manager")
     month_close(office=office_b, month=MAY, user=manager_b)
     village = VillageFactory(commune__office=office_b)
-    with pytest.raises(ValidationError, match="05/2021"):
+    with refused("05/2021 is closed: date the entry in the open period", field="value_date"):
         loan_services.loan_transfer(
             loan=active_loan,
             to_office=office_b,
