@@ -7,6 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from borrowers.forms import EARLIEST_DATE, LATEST_DATE
+from borrowers.forms import DateField as PortalDateField
 
 from .month_close import month_end, previous_month
 
@@ -64,12 +65,10 @@ class PeriodForm(forms.Form):
     quarter = forms.ChoiceField(
         label=_("Quarter"), required=False, widget=forms.Select(attrs={"class": "form-select"})
     )
-    start = forms.DateField(
-        label=_("From"), required=False, widget=DateInput(), validators=DATE_RANGE
-    )
-    as_of = forms.DateField(
-        label=_("As of"), required=False, widget=DateInput(), validators=DATE_RANGE
-    )
+    # The picker sends yyyy-mm-dd; a typed date (a script, a browser without the picker) is read
+    # day first like every other date of the portal, never month first as Django's default does.
+    start = PortalDateField(label=_("From"), required=False, widget=DateInput())
+    as_of = PortalDateField(label=_("As of"), required=False, widget=DateInput())
 
     def __init__(self, *args, offices, office=None, default_month=None, **kwargs):
         super().__init__(*args, **kwargs)

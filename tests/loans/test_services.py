@@ -201,7 +201,7 @@ def test_disbursement_refused_after_business_date_and_in_closed_month(
 
 @pytest.mark.parametrize("amount", [0, -5, 1.5, "100"])
 def test_amounts_are_positive_whole_dong(active_loan, staff_a, amount):
-    with refused("The amount must be a positive whole number of đồng.", field="amount"):
+    with refused("The amount must be a positive whole number of đồng", field="amount"):
         post(services.loan_repay_principal, active_loan, staff_a, amount)
     assert LoanTransaction.objects.filter(loan=active_loan).count() == 1
 

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, InternalError, connection, transaction
 from django.utils import timezone, translation
 
@@ -224,7 +225,7 @@ def test_a_failed_run_can_be_retried(
         services.report_run_retry(run=run, user=manager_a)
     run.refresh_from_db()
     assert run.status == ReportRun.Status.DONE and run.attempts == 2 and run.error == ""
-    with refused("Only a failed report run can be retried."):
+    with refused("This report is finished and cannot be retried"):
         services.report_run_retry(run=run, user=manager_a)
 
 
