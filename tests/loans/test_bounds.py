@@ -391,3 +391,13 @@ def test_a_transferred_in_loan_cannot_be_disbursed_again(active_loan, staff_a, s
         "Disbursements would exceed the approved amount (0 VND left)."
     ]
     assert not new.transactions.filter(kind="disbursement").exists()
+
+
+def test_a_count_beyond_its_bound_is_refused_in_the_portal_s_words(household_a):
+    """Django's own Vietnamese for this reads "…10000 ." (a stray space) and calls a whole
+    number "số tổng thể"; the portal's catalogue words both."""
+    with translation.override("vi"):
+        form = LoanApplyForm({"workers_employed": "99999999999999"}, household=household_a)
+        assert form.errors["workers_employed"] == ["Giá trị này phải nhỏ hơn hoặc bằng 10000."]
+        form = LoanApplyForm({"term_months": "②"}, household=household_a)
+        assert form.errors["term_months"] == ["Nhập một số nguyên."]
