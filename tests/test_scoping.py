@@ -216,7 +216,10 @@ def cross_request(client, world, spec, url, payload, who):
         assert response.status_code == 403
     else:
         assert response.status_code == 400
-        assert "office" in response.context["form"].errors
+        form = response.context["form"]
+        assert "office" in form.errors
+        # and the page says so (the office select is not on the form a manager of one office sees)
+        assert f"{form['office'].label}: {form.errors['office'][0]}" in response.content.decode()
     response = client.get(url, {"office": world.office_a.pk})
     assert response.status_code == 302
     assert response.url == f"{reverse('reports:index')}?office={world.office_b.pk}"
