@@ -137,10 +137,12 @@ def each_kind_posted():
     assert not missing, f"never posted: {missing} ({dict(ran)})"
     if EXAMPLES and EXAMPLES < 20:  # too short a search for proportions
         return
-    assert sum(posted.values()) >= 3 * refused, dict(ran)
+    # Seen over many runs: 6 to 9 posted for each refused; 2:1 leaves room for the draw.
+    assert sum(posted.values()) >= 2 * refused, dict(ran)
     if ran["back-dated"] or ran["back-dated skipped"]:
-        # 40 random examples: about 5 posted to 1 skipped, so 2:1 holds without flaking.
-        assert ran["back-dated"] >= 2 * ran["back-dated skipped"], dict(ran)
+        # How often a back-dated draw finds nothing it may post varies widely with the portfolios
+        # drawn (from 1 in 6 to 1 in 2 seen): a floor of posted entries, not a proportion.
+        assert ran["back-dated"] >= 10, dict(ran)
 
 
 def event(text: str) -> None:
