@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from borrowers.forms import EARLIEST_DATE, LATEST_DATE
 from borrowers.forms import DateField as PortalDateField
 
-from .month_close import month_end, previous_month
+from .periods import month_end, previous_month
 
 # The years every typed date lies in (borrowers.forms.DateField): year 1 or 9999 would reach
 # date arithmetic that overflows (the month before January of year 1).

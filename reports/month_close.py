@@ -7,7 +7,6 @@ month's pack; the daily `reports.tasks.monthly_packs_due` queues it as well, so 
 first claims it (`one_monthly_run_per_period`) and the other gets the same run back.
 """
 
-import calendar
 import datetime as dt
 
 import pghistory
@@ -22,16 +21,9 @@ from borrowers.selectors import can_manage
 from loans.models import ClosedMonth, LoanTransaction
 
 from .models import ReportRun
+from .periods import month_end, previous_month
+from .services import report_run_request
 from .snapshots import snapshot_drop, snapshot_take
-
-
-def month_end(month: dt.date) -> dt.date:
-    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
-
-
-def previous_month(day: dt.date) -> dt.date:
-    """The first day of the month before the one `day` falls in."""
-    return (day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
 
 
 def last_transaction_day(*, office: Office, month: dt.date) -> dt.date:
@@ -99,8 +91,6 @@ def monthly_pack_request(*, office: Office, month: dt.date, user=None) -> Report
     """Queue the month's pack unless one exists (any status: a failed pack is retried by a
     manager, not re-queued every day); None while the month's last day is after the business
     date (the daily task queues it then)."""
-    from .services import report_run_request
-
     start, as_of = monthly_pack_period(month)
     if as_of > office.business_date:
         return None

@@ -24,7 +24,8 @@ from django.utils.translation import gettext, npgettext, pgettext, pgettext_lazy
 from branch_portal.exports import spreadsheet_safe
 from branch_portal.templatetags.money import million, thousands
 
-from .selectors import FIGURE_KEYS, programmes_in_use, ratio_percent, roll_forward_holds
+from .figures import FIGURE_KEYS, FIGURES
+from .selectors import programmes_in_use, ratio_percent, roll_forward_holds
 
 PDF_LANGUAGE = "vi"
 
@@ -47,28 +48,17 @@ class Column:
 
 
 def _labels() -> dict[str, str]:
+    """Every column's label in the active language: the figures' from reports.figures, and the
+    derived columns' (growth, the ratios) here."""
     return {
         "code": pgettext("report", "Code"),
         "name": pgettext("report", "Name"),
-        "opening": pgettext("report", "Opening balance"),
-        "disbursed": pgettext("report", "Disbursed"),
-        "collected": pgettext("report", "Collected"),
-        "written_off": pgettext("report", "Written off"),
-        "interest_collected": pgettext("report", "Interest collected"),
-        "transferred_out": pgettext("report", "Transferred out"),
-        "transferred_in": pgettext("report", "Transferred in"),
-        "closing": pgettext("report", "Closing balance"),
+        **{figure.key: str(figure.label) for figure in FIGURES},
         "growth": pgettext("report", "Growth"),
-        "overdue": pgettext("report", "Overdue"),
-        "frozen": pgettext("report", "Frozen"),
         "overdue_ratio": pgettext("report", "Overdue %"),
         "frozen_ratio": pgettext("report", "Frozen %"),
         "bad": pgettext("report", "Overdue + frozen"),
         "bad_ratio": pgettext("report", "Overdue + frozen %"),
-        "customers_with_balance": pgettext("report", "Customers with balance"),
-        "loan_turns": pgettext("report", "Loan-turns"),
-        "workers_employed": pgettext("report", "Workers employed"),
-        "works_built": pgettext("report", "Works built"),
     }
 
 
@@ -92,10 +82,7 @@ def _columns(*extra: str) -> list[Column]:
         "overdue_ratio": "percent",
         "frozen_ratio": "percent",
         "bad_ratio": "percent",
-        "customers_with_balance": "count",
-        "loan_turns": "count",
-        "workers_employed": "count",
-        "works_built": "count",
+        **{figure.key: figure.cell for figure in FIGURES},
     }
     return [Column(key, labels[key], kinds.get(key, "amount")) for key in (*ROLL_FORWARD, *extra)]
 

@@ -25,26 +25,12 @@ from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from .delta import can_share, delta_figure_rows
+from .figures import ADDITIVE_KEYS, FIGURE_KEYS, ROLL_FORWARD_TERMS
 from .models import MonthEndSnapshot
+from .periods import month_ends_through
+from .periods import month_start as month_start  # its old home: callers import it from here too
 from .snapshots import snapshot_before
 from .sql import FIGURES_SQL, REPORT_SESSION_SQL
-
-AMOUNT_KEYS = (
-    "opening",
-    "disbursed",
-    "collected",
-    "written_off",
-    "interest_collected",
-    "transferred_out",
-    "transferred_in",
-    "closing",
-    "overdue",
-    "frozen",
-)
-COUNT_KEYS = ("customers_with_balance", "loan_turns", "workers_employed", "works_built")
-FIGURE_KEYS = AMOUNT_KEYS + COUNT_KEYS
-# Keys whose rows add up to the totals (a household with loans in two rows counts in both).
-ADDITIVE_KEYS = AMOUNT_KEYS + ("loan_turns", "workers_employed", "works_built")
 
 DIRECT = "direct"
 
@@ -159,14 +145,7 @@ def _figures_from_rows(rows: list[tuple]) -> dict:
 
 def roll_forward_holds(row: dict) -> bool:
     """closing = opening + disbursed − collected − written off − transferred out + in."""
-    return row["closing"] == (
-        row["opening"]
-        + row["disbursed"]
-        - row["collected"]
-        - row["written_off"]
-        - row["transferred_out"]
-        + row["transferred_in"]
-    )
+    return row["closing"] == sum(sign * row[key] for key, sign in ROLL_FORWARD_TERMS)
 
 
 def rows_sum_to_totals(figures: dict, dimension: str) -> bool:
@@ -191,11 +170,6 @@ def report_figures(*, office, start: dt.date, as_of: dt.date) -> dict:
         "totals": {key: figures[key] for key in FIGURE_KEYS},
         **{name: figures[name] for name in BREAKDOWNS},
     }
-
-
-def month_start(*, start: dt.date, as_of: dt.date) -> dt.date:
-    """The first day of the month that ends at as_of, not before the period's start."""
-    return max(start, as_of.replace(day=1))
 
 
 def programmes_in_use(report: dict) -> int:
@@ -249,22 +223,13 @@ SELECT pt.month_end, p.code, p.name, COALESCE(SUM(pt.outstanding), 0)
 """
 
 
-def _month_ends(*, months: int, as_of: dt.date) -> list[dt.date]:
-    """The last `months` month ends, oldest first; the current month ends at as_of."""
-    ends, first = [as_of], as_of.replace(day=1)
-    for _n in range(months - 1):
-        ends.append(first - dt.timedelta(days=1))
-        first = ends[-1].replace(day=1)
-    return ends[::-1]
-
-
 def outstanding_by_month(*, office, months: int, as_of: dt.date) -> dict:
     """Principal outstanding at each of the last `months` month ends (the current month ends at
     as_of), by programme: a closed month's from its snapshot, the others from the newest
     snapshot before them plus the entries since (or the ledger where none is). Returns
     {"month_ends": [ISO dates, oldest first], "programmes": [{"code", "name", "values": [VND]}]},
     leaving out programmes with no balance in any of those months."""
-    month_ends = _month_ends(months=months, as_of=as_of)
+    month_ends = month_ends_through(months=months, as_of=as_of)
     snapshots = list(
         MonthEndSnapshot.objects.filter(office=office, month_end__lte=as_of)
         .order_by("month_end")

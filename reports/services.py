@@ -22,6 +22,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
+from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -31,8 +32,11 @@ from django.utils.translation import gettext as _
 
 from loans.models import LoanTransaction
 
+from .figures import FIGURE_KEYS
 from .models import ReportRun
-from .selectors import BREAKDOWNS, FIGURE_KEYS, month_start, report_figures
+from .periods import month_start
+from .rendering import render_pdf_pages, render_xlsx
+from .selectors import BREAKDOWNS, report_figures
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +87,13 @@ def run_is_stale(run: ReportRun) -> bool:
 # --- Request, retry ------------------------------------------------------------------------------
 
 
-def _enqueue(run_id: int) -> None:
-    from . import tasks
+# Queued by name, not imported: reports.tasks sits above this module (its tasks call these
+# services), and ReportsConfig.ready() registers it in every process, eager or not.
+BUILD_TASK = "reports.tasks.build_report_run"
 
-    transaction.on_commit(lambda: tasks.build_report_run.delay(run_id))
+
+def _enqueue(run_id: int) -> None:
+    transaction.on_commit(lambda: current_app.tasks[BUILD_TASK].delay(run_id))
 
 
 def report_run_request(
@@ -308,8 +315,6 @@ def report_run_build(*, run_id: int) -> ReportRun | None:
 
 
 def _build(run: ReportRun, claim: _Claim) -> ReportRun | None:
-    from .rendering import render_pdf_pages, render_xlsx
-
     run_id = run.pk
     try:
         claim.progress(5, _("Computing the figures"))

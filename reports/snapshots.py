@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from borrowers.models import Office
 
 from .models import MonthEndSnapshot
+from .periods import month_end
 from .sql import (
     CHECK_ROWS_SQL,
     CHECK_TOTALS_SQL,
@@ -155,8 +156,6 @@ def snapshots_rebuild(*, office: Office) -> list[MonthEndSnapshot]:
     (closed before snapshots existed) gets one at each closed year end and its latest closed
     month."""
     from loans.models import ClosedMonth
-
-    from .month_close import month_end
 
     days = list(
         MonthEndSnapshot.objects.filter(office=office)

@@ -14,7 +14,11 @@ Two ways to the same figures:
   households where a loan gained or lost a balance or was rekeyed; combine_sql adds both to the
   snapshot's rolled-up totals (MonthEndTotal). Cost: the changed loans only, shared by loan id
   (DELTA_SQL) and household id (CUSTOMERS_SQL) over parallel sessions.
+
+The figure columns are reports.figures' FIGURE_COLUMNS, in its order.
 """
+
+from .figures import FIGURE_COLUMNS
 
 # The report query reads a million rows once: compiling it (JIT) cost 5 s, and 4 MB of work
 # memory made its aggregations spill to disk.
@@ -170,24 +174,8 @@ CASE WHEN GROUPING(programme_id) = 0 THEN programme_id
      WHEN GROUPING(organisation_id) = 0 THEN organisation_id
      WHEN GROUPING(group_id) = 0 THEN group_id END AS key"""
 
-FIGURES = (
-    "opening",
-    "disbursed",
-    "collected",
-    "written_off",
-    "interest_collected",
-    "transferred_out",
-    "transferred_in",
-    "closing",
-    "overdue",
-    "frozen",
-    "customers",
-    "loan_turns",
-    "workers_employed",
-    "works_built",
-)
 
-# The figures rows (dimension, key, loans and FIGURES) named: code, name and sort orders.
+# The figures rows (dimension, key, loans and FIGURE_COLUMNS) named: code, name and sort orders.
 # A row whose loans all left its key since the snapshot (loans = 0) is not a row.
 NAMED = (
     """
@@ -199,7 +187,7 @@ SELECT f.dimension,
             WHEN 'organisation' THEN COALESCE(o.name, %(direct_name)s)
             WHEN 'group' THEN COALESCE(g.name, %(direct_name)s) END,
        """
-    + ", ".join(f"f.{name}" for name in FIGURES)
+    + ", ".join(f"f.{name}" for name in FIGURE_COLUMNS)
     + """,
        p.sort_order, COALESCE(o.id, 99)
   FROM figures f
@@ -264,7 +252,7 @@ dirty AS (
 DELTA_COLUMNS = (
     ("dimension", "text"),
     ("key", "bigint"),
-    *((name, "bigint") for name in ("loans", *FIGURES) if name != "customers"),
+    *((name, "bigint") for name in ("loans", *FIGURE_COLUMNS) if name != "customers"),
 )
 FLIP_COLUMNS = (
     ("loan_id", "bigint"),
@@ -544,7 +532,7 @@ def combine_sql(shares: int) -> str:
         "WITH "
         + ",\n".join(sources)
         + ",\nfigures AS (\n    SELECT dimension, NULLIF(k, -1) AS key, "
-        + ", ".join(f"{added(figure)} AS {figure}" for figure in ("loans", *FIGURES))
+        + ", ".join(f"{added(figure)} AS {figure}" for figure in ("loans", *FIGURE_COLUMNS))
         + "\n      FROM t "
         + " ".join(f"FULL JOIN {name} USING (dimension, k)" for name in deltas + counts)
         + "\n)"

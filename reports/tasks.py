@@ -15,7 +15,12 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.core.exceptions import ValidationError
 
+from borrowers.models import Office
+
 from . import services
+from .models import ReportRun
+from .month_close import last_transaction_day, monthly_pack_request
+from .periods import previous_month
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +37,6 @@ def build_report_run(self, run_id: int) -> str:
         if self.request.is_eager or self.request.retries >= self.max_retries:
             logger.exception("report run %s failed", run_id)
             return "failed"
-        from .models import ReportRun
-
         try:
             services.report_run_retry(run=ReportRun(pk=run_id), enqueue=False)
         except ValidationError:  # taken back meanwhile, or a monthly twin: no longer ours
@@ -64,10 +67,6 @@ def _take_back_on_start(sender=None, **kwargs) -> None:
 def monthly_packs_due() -> list[int]:
     """Daily: every office's pack of the previous month (by its business date), once the day
     after that month's last transaction day has come. Claimed once per office and month."""
-    from borrowers.models import Office
-
-    from .month_close import last_transaction_day, monthly_pack_request, previous_month
-
     queued = []
     for office in Office.objects.all():
         month = previous_month(office.business_date)

@@ -30,6 +30,7 @@ from . import month_close as closing
 from . import services
 from .forms import MonthForm, PeriodForm, ReopenForm
 from .models import ReportRun
+from .periods import previous_month
 from .rendering import difference_labels
 from .selectors import (
     figures_for_period,
@@ -102,7 +103,7 @@ def _office_from(request, offices):
 
 def _default_month(office):
     last_closed = ClosedMonth.objects.filter(office=office).order_by("-month").first()
-    return last_closed.month if last_closed else closing.previous_month(office.business_date)
+    return last_closed.month if last_closed else previous_month(office.business_date)
 
 
 def _index_context(request, office, offices, form=None):
@@ -121,7 +122,7 @@ def _index_context(request, office, offices, form=None):
         "can_see_dashboard": role in (Role.MANAGER, Role.AUDITOR),
         "reopenings": month_reopenings(office=office),
         "month_to_close": closing.month_to_close(office=office) if can_request else None,
-        "previous_month": closing.previous_month(office.business_date),
+        "previous_month": previous_month(office.business_date),
         "closed_months": ClosedMonth.objects.filter(office=office)
         .select_related("closed_by")
         .order_by("-month")[:12],

@@ -31,7 +31,8 @@ from django.db import connection
 
 from borrowers.models import Office
 from reports.models import ReportRun
-from reports.selectors import month_start, report_figures
+from reports.periods import month_start
+from reports.selectors import report_figures
 
 SCAN_SQL = "SELECT count(*), sum(amount) FROM loans_loantransaction"
 RUNS = 3

@@ -9,8 +9,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from borrowers.models import Office
 from branch_portal.templatetags.money import million, thousands
+from reports.periods import month_start
 from reports.rendering import render_pdf_pages, render_xlsx
-from reports.selectors import month_start, report_figures
+from reports.selectors import report_figures
 
 
 def _date(value: str) -> dt.date:

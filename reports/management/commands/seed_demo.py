@@ -15,7 +15,8 @@ from borrowers.models import Chapter, Commune, Office, OfficeMembership, Organis
 from loans.demo import AS_OF, START, build_demo_tables
 from loans.importer import ImportFailed, import_portfolio
 from loans.models import Loan
-from reports.month_close import month_close_history, previous_month
+from reports.month_close import month_close_history
+from reports.periods import previous_month
 from reports.selectors import figures_for_period
 
 PASSWORD = "demo1234"

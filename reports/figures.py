@@ -1,0 +1,84 @@
+"""The figures of a report, listed once.
+
+Every other module of reports/ reads this list: the SQL names its columns from it (sql.py), the
+selectors key their rows by it (a ReportRun's stored JSON uses `key`, so a key never changes), the
+PDF and the XLSX label and format their cells by it (rendering.py). One figure is stored under one
+name and computed under another: the households with a balance are `customers_with_balance` in
+the JSON and `customers` in the SQL (and in the snapshot's roll-up table).
+
+This module imports nothing of the project: it is the bottom of reports/.
+"""
+
+from dataclasses import dataclass
+
+from django.utils.translation import pgettext_lazy
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str  # the JSON key of ReportRun.figures (stored data: never rename)
+    column: str  # the column in reports/sql.py's statements
+    label: str  # pgettext "report" context: English here, Vietnamese from the catalogue
+    cell: str = "amount"  # amount (whole VND, printed in millions) or count
+    # Its sign in the roll-forward (closing = opening + disbursed − collected − written off −
+    # transferred out + transferred in); 0 when the figure is not a term of it.
+    roll_forward: int = 0
+    # Whether a breakdown's rows add up to the totals (a household with loans in two rows counts
+    # in both, so the customers do not).
+    additive: bool = True
+
+
+FIGURES: tuple[Figure, ...] = (
+    Figure("opening", "opening", pgettext_lazy("report", "Opening balance"), roll_forward=+1),
+    Figure("disbursed", "disbursed", pgettext_lazy("report", "Disbursed"), roll_forward=+1),
+    Figure("collected", "collected", pgettext_lazy("report", "Collected"), roll_forward=-1),
+    Figure("written_off", "written_off", pgettext_lazy("report", "Written off"), roll_forward=-1),
+    Figure(
+        "interest_collected", "interest_collected", pgettext_lazy("report", "Interest collected")
+    ),
+    Figure(
+        "transferred_out",
+        "transferred_out",
+        pgettext_lazy("report", "Transferred out"),
+        roll_forward=-1,
+    ),
+    Figure(
+        "transferred_in",
+        "transferred_in",
+        pgettext_lazy("report", "Transferred in"),
+        roll_forward=+1,
+    ),
+    Figure("closing", "closing", pgettext_lazy("report", "Closing balance")),
+    Figure("overdue", "overdue", pgettext_lazy("report", "Overdue")),
+    Figure("frozen", "frozen", pgettext_lazy("report", "Frozen")),
+    Figure(
+        "customers_with_balance",
+        "customers",
+        pgettext_lazy("report", "Customers with balance"),
+        cell="count",
+        additive=False,
+    ),
+    Figure("loan_turns", "loan_turns", pgettext_lazy("report", "Loan-turns"), cell="count"),
+    Figure(
+        "workers_employed",
+        "workers_employed",
+        pgettext_lazy("report", "Workers employed"),
+        cell="count",
+    ),
+    Figure("works_built", "works_built", pgettext_lazy("report", "Works built"), cell="count"),
+)
+
+BY_KEY = {figure.key: figure for figure in FIGURES}
+
+# The JSON keys, in the order every table prints them.
+FIGURE_KEYS = tuple(figure.key for figure in FIGURES)
+AMOUNT_KEYS = tuple(figure.key for figure in FIGURES if figure.cell == "amount")
+COUNT_KEYS = tuple(figure.key for figure in FIGURES if figure.cell == "count")
+# Keys whose rows add up to the totals.
+ADDITIVE_KEYS = tuple(figure.key for figure in FIGURES if figure.additive)
+# The SQL columns, in the same order.
+FIGURE_COLUMNS = tuple(figure.column for figure in FIGURES)
+# The roll-forward's terms (closing excluded) with their signs.
+ROLL_FORWARD_TERMS = tuple(
+    (figure.key, figure.roll_forward) for figure in FIGURES if figure.roll_forward
+)
