@@ -79,10 +79,9 @@ class HouseholdListView(LoginRequiredMixin, TableListMixin, FilterView):
 
 @login_required
 def household_detail(request, pk: int):
-    from loans.selectors import ledger_for_household
-
+    # The loans and their ledger are drawn by loans' {% household_loans %} tag (the template
+    # loads it): borrowers does not import loans.
     household = get_household_for_user(request.user, pk)
-    loans = household.loans.select_related("programme", "group").order_by("applied_on", "id")
     return render(
         request,
         "borrowers/household_detail.html",
@@ -92,8 +91,6 @@ def household_detail(request, pk: int):
             "previous_ids": household.previous_ids.all(),
             "categories": household.categories.select_related("recorded_by"),
             "memberships": household.memberships.select_related("group__village"),
-            "loans": loans,
-            "ledger": ledger_for_household(household).select_related("reversed_by"),
         },
     )
 

@@ -97,7 +97,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
-                "branch_portal.context_processors.office",
+                "borrowers.context_processors.office",
             ],
             "builtins": ["branch_portal.templatetags.money"],
         },

@@ -8,5 +8,5 @@ urlpatterns = [
     path("borrowers/", include("borrowers.urls")),
     path("loans/", include("loans.urls")),
     path("reports/", include("reports.urls")),
-    path("", include("branch_portal.home_urls")),
+    path("", include("loans.home")),  # the home page reads loans and households
 ]

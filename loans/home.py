@@ -1,4 +1,7 @@
-"""The home page: the user's office at a glance."""
+"""The home page: the user's office at a glance.
+
+It reads households (borrowers) and loans, so it lives in loans, the higher of the two
+(docs/architecture.md); branch_portal.urls mounts it at "/" by name, without importing it."""
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Exists, Q, Sum
@@ -10,12 +13,12 @@ from borrowers.models import OfficeMembership
 from borrowers.selectors import households_for_user, offices_for
 from branch_portal.roles import MANAGE_ROLES, WRITE_ROLES
 
+from .models import Loan
+from .selectors import loans_for_user
+
 
 @login_required
 def home(request):
-    from loans.models import Loan
-    from loans.selectors import loans_for_user
-
     user = request.user
     offices = list(offices_for(user))
     roles = set(OfficeMembership.objects.filter(user=user).values_list("role", flat=True))

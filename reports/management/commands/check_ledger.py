@@ -1,7 +1,8 @@
-from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 
 from loans.selectors import ledger_mismatches
+from reports.models import MonthEndSnapshot
+from reports.snapshots import snapshot_mismatches
 
 
 class Command(BaseCommand):
@@ -26,18 +27,14 @@ class Command(BaseCommand):
                 f"{cached[:4]} but the ledger sums to {cached[4:]}"
             )
         problems = [f"{len(mismatches)} loan(s) differ from their ledger."] if mismatches else []
-        if apps.is_installed("reports"):
-            bad = self.check_snapshots(every=options["all_snapshots"])
-            if bad:
-                problems.append(f"{bad} month-end snapshot(s) differ from the ledger.")
+        bad = self.check_snapshots(every=options["all_snapshots"])
+        if bad:
+            problems.append(f"{bad} month-end snapshot(s) differ from the ledger.")
         if problems:
             raise CommandError(" ".join(problems))
         self.stdout.write("Ledger, cached balances and month-end snapshots agree.")
 
     def check_snapshots(self, *, every: bool) -> int:
-        from reports.models import MonthEndSnapshot
-        from reports.snapshots import snapshot_mismatches
-
         snapshots = MonthEndSnapshot.objects.select_related("office").order_by(
             "office_id", "-month_end"
         )

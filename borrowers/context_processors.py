@@ -1,7 +1,8 @@
+from .selectors import offices_for
+
+
 def office(request):
     """The offices the user works in, for the navigation bar."""
-    from borrowers.selectors import offices_for
-
     if not getattr(request, "user", None) or not request.user.is_authenticated:
         return {}
     offices = list(offices_for(request.user)[:20])
