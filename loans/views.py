@@ -23,6 +23,7 @@ from borrowers.selectors import get_household_for_user, get_office_for_user, rol
 from borrowers.views import apply_errors
 from branch_portal.pagination import TableListMixin, deferred_join
 from branch_portal.roles import MANAGE_ROLES, WRITE_ROLES
+from branch_portal.templatetags.money import vnd
 
 from . import services
 from .filters import LoanFilter
@@ -274,7 +275,7 @@ def loan_operation(request, pk: int, op: str):
                 _("%(kind)s of %(amount)s posted.")
                 % {
                     "kind": entry.get_kind_display(),
-                    "amount": f"{entry.amount:,} ₫".replace(",", "."),
+                    "amount": vnd(entry.amount),
                 },
             )
             return redirect("loans:detail", pk=loan.pk)

@@ -513,11 +513,6 @@ def render_html(figures: dict, *, office, run=None, month_figures: dict | None =
         return render_to_string("reports/pdf/pack.html", context)
 
 
-def render_pdf(figures: dict, *, office, run=None, month_figures: dict | None = None) -> bytes:
-    """The monthly pack: A4 landscape, Vietnamese, DejaVu Sans, 'Trang x/y' in the footer."""
-    return render_pdf_pages(figures, office=office, run=run, month_figures=month_figures)[0]
-
-
 def render_pdf_pages(
     figures: dict, *, office, run=None, month_figures: dict | None = None
 ) -> tuple[bytes, int]:

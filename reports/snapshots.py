@@ -16,7 +16,7 @@ scan of the ledger). A snapshot is derived data, never a source of truth:
 Each row also keeps the loan's breakdown keys (programme, commune, organisation, group,
 household) and MonthEndTotal the snapshot rolled up by them, so a report adds only what changed
 since: loans with later entries, and loans whose keys changed (a group moved to another
-village...), which triggers log in DimensionChange (reports/sql.py, FAST_FIGURES_SQL).
+village...), which triggers log in DimensionChange (reports/sql.py, DELTA_SQL).
 """
 
 import datetime as dt
