@@ -20,6 +20,9 @@ class Figure:
     column: str  # the column in reports/sql.py's statements
     label: str  # pgettext "report" context: English here, Vietnamese from the catalogue
     cell: str = "amount"  # amount (whole VND, printed in millions) or count
+    # A flow's ledger kind: the figure sums the period's entries of that kind (a reversal counts
+    # negatively, in the kind it cancels). Empty for a balance or a count.
+    flow_kind: str = ""
     # Its sign in the roll-forward (closing = opening + disbursed − collected − written off −
     # transferred out + transferred in); 0 when the figure is not a term of it.
     roll_forward: int = 0
@@ -30,22 +33,45 @@ class Figure:
 
 FIGURES: tuple[Figure, ...] = (
     Figure("opening", "opening", pgettext_lazy("report", "Opening balance"), roll_forward=+1),
-    Figure("disbursed", "disbursed", pgettext_lazy("report", "Disbursed"), roll_forward=+1),
-    Figure("collected", "collected", pgettext_lazy("report", "Collected"), roll_forward=-1),
-    Figure("written_off", "written_off", pgettext_lazy("report", "Written off"), roll_forward=-1),
     Figure(
-        "interest_collected", "interest_collected", pgettext_lazy("report", "Interest collected")
+        "disbursed",
+        "disbursed",
+        pgettext_lazy("report", "Disbursed"),
+        flow_kind="disbursement",
+        roll_forward=+1,
+    ),
+    Figure(
+        "collected",
+        "collected",
+        pgettext_lazy("report", "Collected"),
+        flow_kind="principal_repayment",
+        roll_forward=-1,
+    ),
+    Figure(
+        "written_off",
+        "written_off",
+        pgettext_lazy("report", "Written off"),
+        flow_kind="write_off",
+        roll_forward=-1,
+    ),
+    Figure(
+        "interest_collected",
+        "interest_collected",
+        pgettext_lazy("report", "Interest collected"),
+        flow_kind="interest_payment",
     ),
     Figure(
         "transferred_out",
         "transferred_out",
         pgettext_lazy("report", "Transferred out"),
+        flow_kind="transfer_out",
         roll_forward=-1,
     ),
     Figure(
         "transferred_in",
         "transferred_in",
         pgettext_lazy("report", "Transferred in"),
+        flow_kind="transfer_in",
         roll_forward=+1,
     ),
     Figure("closing", "closing", pgettext_lazy("report", "Closing balance")),
@@ -78,6 +104,8 @@ COUNT_KEYS = tuple(figure.key for figure in FIGURES if figure.cell == "count")
 ADDITIVE_KEYS = tuple(figure.key for figure in FIGURES if figure.additive)
 # The SQL columns, in the same order.
 FIGURE_COLUMNS = tuple(figure.column for figure in FIGURES)
+# The flow columns and the entry kind each sums.
+FLOW_KINDS = tuple((figure.column, figure.flow_kind) for figure in FIGURES if figure.flow_kind)
 # The roll-forward's terms (closing excluded) with their signs.
 ROLL_FORWARD_TERMS = tuple(
     (figure.key, figure.roll_forward) for figure in FIGURES if figure.roll_forward

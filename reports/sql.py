@@ -18,21 +18,14 @@ Two ways to the same figures:
 The figure columns are reports.figures' FIGURE_COLUMNS, in its order.
 """
 
-from .figures import FIGURE_COLUMNS
+from .figures import FIGURE_COLUMNS, FLOW_KINDS
 
 # The report query reads a million rows once: compiling it (JIT) cost 5 s, and 4 MB of work
 # memory made its aggregations spill to disk.
 REPORT_SESSION_SQL = "SET LOCAL jit = off; SET LOCAL work_mem = '128MB'"
 
-# The flow columns and the entry kind each sums (a reversal counts in its cancelled entry's).
-FLOW_KINDS = (
-    ("disbursed", "disbursement"),
-    ("collected", "principal_repayment"),
-    ("written_off", "write_off"),
-    ("interest_collected", "interest_payment"),
-    ("transferred_out", "transfer_out"),
-    ("transferred_in", "transfer_in"),
-)
+# The flow columns, each the sum of one entry kind (reports.figures.FLOW_KINDS; a reversal counts
+# in its cancelled entry's).
 FLOWS = ",\n".join(
     f"           (SUM(t.signed) FILTER (WHERE t.in_period AND t.counted_kind = '{kind}'))::bigint"
     f" AS {column}"

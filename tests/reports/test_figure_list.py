@@ -3,7 +3,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reports.figures import ADDITIVE_KEYS, FIGURE_COLUMNS, FIGURE_KEYS
+from loans.models import TransactionKind
+from reports.figures import ADDITIVE_KEYS, FIGURE_COLUMNS, FIGURE_KEYS, FLOW_KINDS
 from reports.selectors import roll_forward_holds
 
 # A ReportRun's stored totals carry these keys in this order (stored data: never renamed).
@@ -47,3 +48,15 @@ def test_the_roll_forward_is_the_written_formula(row, holds):
     )
     row["closing"] = closing if holds else closing + 1
     assert roll_forward_holds(row) is holds
+
+
+def test_each_flow_sums_one_ledger_kind():
+    assert FLOW_KINDS == (
+        ("disbursed", "disbursement"),
+        ("collected", "principal_repayment"),
+        ("written_off", "write_off"),
+        ("interest_collected", "interest_payment"),
+        ("transferred_out", "transfer_out"),
+        ("transferred_in", "transfer_in"),
+    )
+    assert {kind for _column, kind in FLOW_KINDS} <= set(TransactionKind.values)
