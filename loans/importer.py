@@ -4,8 +4,9 @@
 `import_portfolio` validates every row in memory with the rules the services apply (simulating each
 loan's balances entry by entry, in integers), and only if nothing is wrong writes everything with
 bulk inserts in one transaction. The per-entry services are not called in a loop: an office's
-history is 100,000+ entries and must load in seconds, so the ledger effects (d_outstanding,
-d_overdue, d_frozen, counted_kind) are computed here exactly as `loans.services` computes them.
+history is 100,000+ entries and must load in seconds, so the simulation computes the ledger
+effects (d_outstanding, d_overdue, d_frozen, counted_kind), the statuses and the refusals with the
+rulebook the services post with (`loans.ledger`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ from borrowers.models import (
     Village,
 )
 from borrowers.services import check_date_of_birth
+from branch_portal.templatetags.money import group_thousands
 
+from . import ledger
 from .models import (
     MAX_TERM_MONTHS,
     MAX_WORKERS_EMPLOYED,
@@ -219,7 +222,9 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         except csv.Error as exc:
             number = len(rows) + 1  # the row being read when the reader gave up
             if "field larger than field limit" in str(exc):
-                message = _("A value is longer than %(n)s characters.") % {"n": _vnd(FIELD_LIMIT)}
+                message = _("A value is longer than %(n)s characters.") % {
+                    "n": group_thousands(FIELD_LIMIT)
+                }
             else:
                 message = _("The row cannot be read as CSV (%(e)s).") % {"e": exc}
             raise ImportFailed([f"{label}:{number}: -: {message}"]) from exc
@@ -331,10 +336,6 @@ class _Bad(Exception):
         self.column, self.message = column, message
 
 
-def _vnd(amount: int) -> str:
-    return f"{amount:,}".replace(",", ".")
-
-
 def _cut(value: str, limit: int = 40) -> str:
     """A value as a message quotes it: a message names the value, it does not carry a 20 MB one."""
     return value if len(value) <= limit else value[:limit] + "…"
@@ -370,7 +371,9 @@ def _whole(row, column, *, low=1, high=MAX_AMOUNT, default=None, out_of_range=No
     if out_of_range is not None and (too_large or int(digits) < low):
         raise _Bad(column, out_of_range)
     if too_large:
-        raise _Bad(column, _("The number is too large (at most %(n)s).") % {"n": _vnd(high)})
+        raise _Bad(
+            column, _("The number is too large (at most %(n)s).") % {"n": group_thousands(high)}
+        )
     number = int(digits)
     if number < low:
         raise _Bad(column, _("The number must be positive."))
@@ -442,29 +445,7 @@ class _Book:
 
     @property
     def in_term(self) -> int:
-        return self.outstanding - self.overdue - self.frozen
-
-    def settle(self, kind: str) -> None:
-        """loans.services._settle_status."""
-        if kind == Kind.TRANSFER_OUT:
-            self.status = Loan.Status.TRANSFERRED
-        elif self.outstanding > 0:
-            self.status = Loan.Status.ACTIVE
-        elif self.disbursed == 0 and not self.transferred:
-            self.status = Loan.Status.APPROVED
-        elif kind == Kind.WRITE_OFF:
-            self.status = Loan.Status.WRITTEN_OFF
-        else:
-            self.status = Loan.Status.SETTLED
-
-    def reduce(self, amount: int, order: tuple[str, ...]) -> dict[str, int]:
-        """loans.services._reduce."""
-        parts = {"overdue": self.overdue, "frozen": self.frozen, "in_term": self.in_term}
-        taken = dict.fromkeys(parts, 0)
-        for part in order:
-            taken[part] = min(amount, parts[part])
-            amount -= taken[part]
-        return taken
+        return ledger.in_term(self.outstanding, self.overdue, self.frozen)
 
     def apply(self, entry: _Entry) -> bool:
         """Apply the entry's effect; False if the balances are then ones no loan may have
@@ -472,11 +453,12 @@ class _Book:
         self.outstanding += entry.d_outstanding
         self.overdue += entry.d_overdue
         self.frozen += entry.d_frozen
-        self.settle(entry.kind)
-        return not (
-            min(self.overdue, self.frozen, self.outstanding) < 0
-            or self.overdue + self.frozen > self.outstanding
-            or self.outstanding > MAX_AMOUNT
+        self.status = ledger.settle_status(
+            entry.kind, self.outstanding, self.disbursed, self.transferred
+        )
+        return (
+            ledger.consistent(self.outstanding, self.overdue, self.frozen)
+            and self.outstanding <= MAX_AMOUNT
         )
 
 
@@ -1235,11 +1217,7 @@ class _Importer:
                 if self.closed_through and value_date.replace(day=1) <= self.closed_through:
                     raise _Bad(
                         "value_date",
-                        _(
-                            "%(m)s is closed: date the entry in the open period "
-                            "(an earlier entry is corrected by a reversal dated there)."
-                        )
-                        % {"m": value_date.strftime("%m/%Y")},
+                        ledger.msg_month_closed(value_date),
                     )
             except _Bad as bad:
                 self.error("transactions", number, bad.column, bad.message)
@@ -1281,10 +1259,10 @@ class _Importer:
                     self.post(book, entry)
 
     def replay(self, book: _Book, entry: _Entry) -> None:
-        if entry.counted_kind == Kind.DISBURSEMENT:
-            sign = -1 if entry.kind == Kind.REVERSAL else 1
-            book.disbursed += sign * entry.amount
-            if book.first_disbursed_on is None and sign > 0:
+        change = ledger.disbursed_change(entry.kind, entry.counted_kind, entry.amount)
+        if change:
+            book.disbursed += change
+            if book.first_disbursed_on is None and change > 0:
                 book.first_disbursed_on = entry.value_date
             if book.disbursed == 0:
                 book.first_disbursed_on = None
@@ -1316,9 +1294,9 @@ class _Importer:
                 message = _(
                     "The loan's outstanding principal would be %(n)s VND, more than a balance "
                     "may hold (at most %(max)s VND)."
-                ) % {"n": _vnd(book.outstanding), "max": _vnd(MAX_AMOUNT)}
+                ) % {"n": group_thousands(book.outstanding), "max": group_thousands(MAX_AMOUNT)}
             else:
-                message = _("The entry would leave the loan's balances inconsistent.")
+                message = ledger.msg_inconsistent()
             vars(book).update(vars(before))
             entry.failed = True
             self.error("transactions", entry.row, "amount", message)
@@ -1334,58 +1312,41 @@ class _Importer:
         entry.counted_kind = kind
         if kind == Kind.DISBURSEMENT:
             if book.status not in (Loan.Status.APPROVED, Loan.Status.ACTIVE):
-                raise _Bad("kind", _("Only an approved loan can be disbursed."))
+                raise _Bad("kind", ledger.msg_not_approved())
             if entry.value_date < book.approved_on:
-                raise _Bad("value_date", _("A loan is disbursed on or after its approval."))
+                raise _Bad("value_date", ledger.msg_disbursed_before_approval())
             if book.disbursed + amount > book.approved_amount:
                 raise _Bad(
                     "amount",
-                    _("Disbursements would exceed the approved amount (%(left)s VND left).")
-                    % {"left": _vnd(book.approved_amount - book.disbursed)},
+                    ledger.msg_disbursements_exceed(book.approved_amount - book.disbursed),
                 )
-            book.disbursed += amount
+            book.disbursed += ledger.disbursed_change(kind, kind, amount)
             book.first_disbursed_on = book.first_disbursed_on or entry.value_date
-            entry.d_outstanding = amount
         elif kind == Kind.INTEREST_PAYMENT:
             if book.first_disbursed_on is None:
-                raise _Bad("value_date", _("Interest is paid on a disbursed loan only."))
+                raise _Bad("value_date", ledger.msg_interest_before_disbursement())
         elif kind == Kind.REVERSAL:
             self.reversal_effect(book, entry)
+            return
         else:
             if book.status != Loan.Status.ACTIVE:
-                raise _Bad(
-                    "value_date",
-                    _("The loan has no balance to act on (status: %(s)s).")
-                    % {"s": Loan.Status(book.status).label},
-                )
+                raise _Bad("value_date", ledger.msg_no_balance(book.status))
             if kind == Kind.PRINCIPAL_REPAYMENT:
-                payable = book.outstanding - book.frozen
+                payable = ledger.repayable(book.outstanding, book.frozen)
                 if amount > payable:
-                    raise _Bad(
-                        "amount",
-                        _("The repayment exceeds the principal that can be repaid (%(n)s VND).")
-                        % {"n": _vnd(payable)},
-                    )
-                taken = book.reduce(amount, ("overdue", "in_term"))
-                entry.d_outstanding, entry.d_overdue = -amount, -taken["overdue"]
+                    raise _Bad("amount", ledger.msg_repayment_exceeds(payable))
             elif kind == Kind.TRANSFER_TO_OVERDUE:
                 if amount > book.in_term:
-                    raise _Bad(
-                        "amount",
-                        _("Only principal in term (%(n)s VND) can be transferred to overdue.")
-                        % {"n": _vnd(book.in_term)},
-                    )
-                entry.d_overdue = amount
-            elif kind == Kind.WRITE_OFF:
-                if amount > book.outstanding:
-                    raise _Bad(
-                        "amount",
-                        _("The write-off exceeds the outstanding principal (%(n)s VND).")
-                        % {"n": _vnd(book.outstanding)},
-                    )
-                taken = book.reduce(amount, ("frozen", "overdue", "in_term"))
-                entry.d_outstanding = -amount
-                entry.d_overdue, entry.d_frozen = -taken["overdue"], -taken["frozen"]
+                    raise _Bad("amount", ledger.msg_overdue_exceeds_in_term(book.in_term))
+            elif kind == Kind.WRITE_OFF and amount > book.outstanding:
+                raise _Bad(
+                    "amount",
+                    _("The write-off exceeds the outstanding principal (%(n)s VND).")
+                    % {"n": group_thousands(book.outstanding)},
+                )
+        entry.d_outstanding, entry.d_overdue, entry.d_frozen = ledger.effect(
+            kind, amount, book.outstanding, book.overdue, book.frozen
+        )
 
     def reversal_effect(self, book: _Book, entry: _Entry) -> None:
         target = self.entries.get(entry.reverses)
@@ -1405,20 +1366,20 @@ class _Importer:
         if target.failed:
             raise _Bad("reverses", _("The entry it cancels is itself in error."))
         if target.kind == Kind.REVERSAL:
-            raise _Bad("reverses", _("A reversal cannot be reversed; post the entry again."))
+            raise _Bad("reverses", ledger.msg_reversal_of_reversal())
         if target.kind in (Kind.TRANSFER_OUT, Kind.TRANSFER_IN):
-            raise _Bad("reverses", _("A transfer is corrected by a transfer back, not a reversal."))
+            raise _Bad("reverses", ledger.msg_reversal_of_transfer())
         if entry.value_date < target.value_date:
-            raise _Bad("value_date", _("A reversal is dated on or after its entry."))
+            raise _Bad("value_date", ledger.msg_reversal_before_entry())
         if not target.done:
             raise _Bad("reverses", _("A reversal comes after the entry it cancels in the file."))
         if target.reversed:
-            raise _Bad("reverses", _("This entry has already been reversed."))
+            raise _Bad("reverses", ledger.msg_already_reversed())
         if entry.amount != target.amount:
             raise _Bad(
                 "amount",
                 _("A reversal cancels the whole entry: the amount must be %(n)s VND.")
-                % {"n": _vnd(target.amount)},
+                % {"n": group_thousands(target.amount)},
             )
         if target.kind == Kind.DISBURSEMENT:
             if book.in_term < target.amount:
@@ -1429,14 +1390,14 @@ class _Importer:
                         "entries first."
                     ),
                 )
-            book.disbursed -= target.amount
+            book.disbursed += ledger.disbursed_change(entry.kind, target.kind, target.amount)
             if book.disbursed == 0:
                 book.first_disbursed_on = None
         entry.counted_kind = target.kind
         entry.target = target
-        entry.d_outstanding = -target.d_outstanding
-        entry.d_overdue = -target.d_overdue
-        entry.d_frozen = -target.d_frozen
+        entry.d_outstanding, entry.d_overdue, entry.d_frozen = ledger.reversal_effect(
+            target.d_outstanding, target.d_overdue, target.d_frozen
+        )
 
     # writing
 

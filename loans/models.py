@@ -127,6 +127,17 @@ class ProgrammeRule(models.Model):
         return f"{self.programme.code} {self.effective_from:%d/%m/%Y}: {self.monthly_rate}%"
 
 
+# At module level so that the rulebook (loans.ledger) can name the statuses without the model.
+class LoanStatus(models.TextChoices):
+    APPLIED = "applied", _("Applied")
+    APPROVED = "approved", _("Approved")
+    ACTIVE = "active", _("Active")
+    SETTLED = "settled", _("Settled")
+    WRITTEN_OFF = "written_off", _("Written off")
+    TRANSFERRED = "transferred", _("Transferred out")
+    REJECTED = "rejected", _("Rejected")
+
+
 # The balance fields of Loan are a cache of the ledger: pghistory does not snapshot them, the
 # ledger is their history.
 @pghistory.track(
@@ -136,14 +147,7 @@ class ProgrammeRule(models.Model):
     exclude=["outstanding", "overdue", "frozen", "disbursed", "first_disbursed_on"],
 )
 class Loan(models.Model):
-    class Status(models.TextChoices):
-        APPLIED = "applied", _("Applied")
-        APPROVED = "approved", _("Approved")
-        ACTIVE = "active", _("Active")
-        SETTLED = "settled", _("Settled")
-        WRITTEN_OFF = "written_off", _("Written off")
-        TRANSFERRED = "transferred", _("Transferred out")
-        REJECTED = "rejected", _("Rejected")
+    Status = LoanStatus
 
     office = models.ForeignKey(Office, on_delete=models.PROTECT, related_name="loans")
     number = models.CharField(_("loan number"), max_length=40)

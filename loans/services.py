@@ -21,6 +21,7 @@ from borrowers.models import Household, Office, SavingsGroup, Village
 from borrowers.selectors import can_manage, month_is_closed
 from branch_portal.templatetags.money import group_thousands
 
+from . import ledger
 from .interest import interest_over_segments
 from .models import (
     MAX_WORKERS_EMPLOYED,
@@ -105,7 +106,7 @@ def loan_check_rules(
         )
     elif amount > cap:
         errors["amount"] = _("The amount exceeds the programme's cap of %(cap)s VND.") % {
-            "cap": f"{cap:,}".replace(",", ".")
+            "cap": group_thousands(cap)
         }
     if term_months <= 0:
         errors["term_months"] = _("The term must be at least one month.")
@@ -279,15 +280,7 @@ def _check_value_date(loan: Loan, value_date: dt.date, office: Office | None = N
             }
         )
     if month_is_closed(office, value_date):
-        raise ValidationError(
-            {
-                "value_date": _(
-                    "%(m)s is closed: date the entry in the open period "
-                    "(an earlier entry is corrected by a reversal dated there)."
-                )
-                % {"m": value_date.strftime("%m/%Y")}
-            }
-        )
+        raise ValidationError({"value_date": ledger.msg_month_closed(value_date)})
 
 
 def _check_amount(amount: int) -> None:
@@ -311,20 +304,21 @@ def _post(
     amount: int,
     user,
     idempotency_key: str,
-    d_outstanding: int = 0,
-    d_overdue: int = 0,
-    d_frozen: int = 0,
+    effect: ledger.Effect = ledger.NO_EFFECT,
     counted_kind: str | None = None,
     **extra,
 ) -> LoanTransaction:
-    """Append one entry and apply its effect to the (locked) loan's cache."""
+    """Append one entry and apply its effect (ledger.*_effect) to the (locked) loan's cache."""
+    d_outstanding, d_overdue, d_frozen = effect
     _check_timeline(loan, value_date, d_outstanding, d_overdue, d_frozen)
     loan.outstanding += d_outstanding
     loan.overdue += d_overdue
     loan.frozen += d_frozen
-    _settle_status(loan, kind)
-    if min(loan.overdue, loan.frozen) < 0 or loan.overdue + loan.frozen > loan.outstanding:
-        raise ValidationError(_("The entry would leave the loan's balances inconsistent."))
+    loan.status = ledger.settle_status(
+        kind, loan.outstanding, loan.disbursed, loan.transferred_from_id is not None
+    )
+    if not ledger.consistent(loan.outstanding, loan.overdue, loan.frozen):
+        raise ValidationError(ledger.msg_inconsistent())
     entry = LoanTransaction.objects.create(
         office_id=loan.office_id,
         loan=loan,
@@ -352,20 +346,6 @@ def _post(
     return entry
 
 
-def _settle_status(loan: Loan, kind: str) -> None:
-    """The status the balances imply after an entry of this kind."""
-    if kind == Kind.TRANSFER_OUT:
-        loan.status = Loan.Status.TRANSFERRED
-    elif loan.outstanding > 0:
-        loan.status = Loan.Status.ACTIVE
-    elif loan.disbursed == 0 and loan.transferred_from_id is None:
-        loan.status = Loan.Status.APPROVED
-    elif kind == Kind.WRITE_OFF:
-        loan.status = Loan.Status.WRITTEN_OFF
-    else:
-        loan.status = Loan.Status.SETTLED
-
-
 def _begin(loan: Loan, kind: str, key: str, value_date: dt.date, amount: int):
     """Lock, replay a repeated key, check date and amount. Returns (loan, replayed entry)."""
     loan = _lock(loan)
@@ -379,10 +359,7 @@ def _begin(loan: Loan, kind: str, key: str, value_date: dt.date, amount: int):
 
 def _require_active(loan: Loan) -> None:
     if loan.status != Loan.Status.ACTIVE:
-        raise ValidationError(
-            _("The loan has no balance to act on (status: %(s)s).")
-            % {"s": loan.get_status_display()}
-        )
+        raise ValidationError(ledger.msg_no_balance(loan.status))
 
 
 def _disbursed_before_transfer(loan: Loan) -> int:
@@ -411,18 +388,15 @@ def loan_disburse(
     if entry:
         return entry
     if loan.status not in (Loan.Status.APPROVED, Loan.Status.ACTIVE):
-        raise ValidationError(_("Only an approved loan can be disbursed."))
+        raise ValidationError(ledger.msg_not_approved())
     if loan.approved_on and value_date < loan.approved_on:
-        raise ValidationError({"value_date": _("A loan is disbursed on or after its approval.")})
+        raise ValidationError({"value_date": ledger.msg_disbursed_before_approval()})
     already = loan.disbursed + _disbursed_before_transfer(loan)
     if already + amount > loan.approved_amount:
         raise ValidationError(
-            {
-                "amount": _("Disbursements would exceed the approved amount (%(left)s VND left).")
-                % {"left": f"{max(0, loan.approved_amount - already):,}".replace(",", ".")}
-            }
+            {"amount": ledger.msg_disbursements_exceed(max(0, loan.approved_amount - already))}
         )
-    loan.disbursed += amount
+    loan.disbursed += ledger.disbursed_change(Kind.DISBURSEMENT, Kind.DISBURSEMENT, amount)
     if loan.first_disbursed_on is None:
         loan.first_disbursed_on = value_date
     entry = _post(
@@ -432,7 +406,7 @@ def loan_disburse(
         amount=amount,
         user=user,
         idempotency_key=idempotency_key,
-        d_outstanding=amount,
+        effect=ledger.disbursement_effect(amount),
         reference=reference,
     )
     schedule_rebuild(loan)
@@ -476,7 +450,7 @@ def _check_timeline(loan: Loan, value_date: dt.date, d_out: int, d_ovd: int, d_f
     for day in [None, *days]:
         if day is not None:
             out, ovd, frz = out + day["o"], ovd + day["v"], frz + day["f"]
-        if min(ovd, frz) < 0 or ovd + frz > out:
+        if not ledger.consistent(out, ovd, frz):
             when = (day["value_date"] if day else value_date).strftime("%d/%m/%Y")
             raise ValidationError(
                 {
@@ -487,18 +461,6 @@ def _check_timeline(loan: Loan, value_date: dt.date, d_out: int, d_ovd: int, d_f
                     % {"d": when}
                 }
             )
-
-
-def _reduce(parts: Balances, amount: int, order: tuple[str, ...]) -> dict[str, int]:
-    """Split a reduction of principal over overdue, frozen and in-term parts in the given order."""
-    parts = {"overdue": parts.overdue, "frozen": parts.frozen, "in_term": parts.in_term}
-    taken = {"overdue": 0, "frozen": 0, "in_term": 0}
-    left = amount
-    for part in order:
-        take = min(left, parts[part])
-        taken[part] = take
-        left -= take
-    return taken
 
 
 @transaction.atomic
@@ -517,15 +479,9 @@ def loan_repay_principal(
         return entry
     _require_active(loan)
     on = balances_on(loan, value_date)
-    payable = on.outstanding - on.frozen
+    payable = ledger.repayable(on.outstanding, on.frozen)
     if amount > payable:
-        raise ValidationError(
-            {
-                "amount": _("The repayment exceeds the principal that can be repaid (%(n)s VND).")
-                % {"n": f"{payable:,}".replace(",", ".")}
-            }
-        )
-    taken = _reduce(on, amount, ("overdue", "in_term"))
+        raise ValidationError({"amount": ledger.msg_repayment_exceeds(payable)})
     return _post(
         loan,
         kind=Kind.PRINCIPAL_REPAYMENT,
@@ -533,8 +489,7 @@ def loan_repay_principal(
         amount=amount,
         user=user,
         idempotency_key=idempotency_key,
-        d_outstanding=-amount,
-        d_overdue=-taken["overdue"],
+        effect=ledger.repayment_effect(amount, on.outstanding, on.overdue, on.frozen),
         reference=reference,
     )
 
@@ -553,7 +508,7 @@ def loan_pay_interest(
     if entry:
         return entry
     if loan.first_disbursed_on is None:
-        raise ValidationError(_("Interest is paid on a disbursed loan only."))
+        raise ValidationError(ledger.msg_interest_before_disbursement())
     if loan.status == Loan.Status.TRANSFERRED:
         raise ValidationError(_("The loan was transferred to another office: correct it there."))
     limit = interest_payment_limit(loan, value_date)
@@ -598,12 +553,7 @@ def loan_transfer_to_overdue(
     _require_active(loan)
     in_term = balances_on(loan, value_date).in_term
     if amount > in_term:
-        raise ValidationError(
-            {
-                "amount": _("Only principal in term (%(n)s VND) can be transferred to overdue.")
-                % {"n": f"{in_term:,}".replace(",", ".")}
-            }
-        )
+        raise ValidationError({"amount": ledger.msg_overdue_exceeds_in_term(in_term)})
     return _post(
         loan,
         kind=Kind.TRANSFER_TO_OVERDUE,
@@ -611,7 +561,7 @@ def loan_transfer_to_overdue(
         amount=amount,
         user=user,
         idempotency_key=idempotency_key,
-        d_overdue=amount,
+        effect=ledger.transfer_to_overdue_effect(amount),
         instalment=instalment,
         reference=reference,
     )
@@ -682,9 +632,8 @@ def loan_freeze(
     if not note.strip():
         raise ValidationError({"note": _("A freeze cites its approved dossier.")})
     on = balances_on(loan, value_date)
-    if amount > on.outstanding - on.frozen:
+    if amount > ledger.repayable(on.outstanding, on.frozen):
         raise ValidationError({"amount": _("The amount exceeds the principal not yet frozen.")})
-    taken = _reduce(on, amount, ("overdue", "in_term"))
     return _post(
         loan,
         kind=Kind.FREEZE,
@@ -692,8 +641,7 @@ def loan_freeze(
         amount=amount,
         user=user,
         idempotency_key=idempotency_key,
-        d_overdue=-taken["overdue"],
-        d_frozen=amount,
+        effect=ledger.freeze_effect(amount, on.outstanding, on.overdue, on.frozen),
         note=note,
     )
 
@@ -720,7 +668,7 @@ def loan_unfreeze(
         amount=amount,
         user=user,
         idempotency_key=idempotency_key,
-        d_frozen=-amount,
+        effect=ledger.unfreeze_effect(amount),
         note=note,
     )
 
@@ -745,7 +693,6 @@ def loan_write_off(
     on = balances_on(loan, value_date)
     if amount > on.outstanding:
         raise ValidationError({"amount": _("The write-off exceeds the outstanding principal.")})
-    taken = _reduce(on, amount, ("frozen", "overdue", "in_term"))
     return _post(
         loan,
         kind=Kind.WRITE_OFF,
@@ -753,9 +700,7 @@ def loan_write_off(
         amount=amount,
         user=user,
         idempotency_key=idempotency_key,
-        d_outstanding=-amount,
-        d_overdue=-taken["overdue"],
-        d_frozen=-taken["frozen"],
+        effect=ledger.write_off_effect(amount, on.outstanding, on.overdue, on.frozen),
         note=note,
         reference=reference,
     )
@@ -835,7 +780,7 @@ def loan_transfer(
         created_by=user,
         first_disbursed_on=loan.first_disbursed_on,
     )
-    overdue, frozen = loan.overdue, loan.frozen
+    balance = (loan.outstanding, loan.overdue, loan.frozen)
     out = _post(
         loan,
         kind=Kind.TRANSFER_OUT,
@@ -843,9 +788,7 @@ def loan_transfer(
         amount=amount,
         user=user,
         idempotency_key=idempotency_key,
-        d_outstanding=-amount,
-        d_overdue=-overdue,
-        d_frozen=-frozen,
+        effect=ledger.transfer_out_effect(*balance),
         counterparty_office=to_office,
         note=note,
     )
@@ -857,9 +800,7 @@ def loan_transfer(
         amount=amount,
         user=user,
         idempotency_key=f"{idempotency_key}:in",
-        d_outstanding=amount,
-        d_overdue=overdue,
-        d_frozen=frozen,
+        effect=ledger.transfer_in_effect(*balance),
         counterparty_office=loan.office,
         note=note,
     )
@@ -893,19 +834,19 @@ def loan_reverse(
     if loan.status == Loan.Status.TRANSFERRED:
         raise ValidationError(_("The loan was transferred to another office: correct it there."))
     if entry.kind == Kind.REVERSAL:
-        raise ValidationError(_("A reversal cannot be reversed; post the entry again."))
+        raise ValidationError(ledger.msg_reversal_of_reversal())
     if entry.kind in (Kind.TRANSFER_OUT, Kind.TRANSFER_IN):
-        raise ValidationError(_("A transfer is corrected by a transfer back, not a reversal."))
+        raise ValidationError(ledger.msg_reversal_of_transfer())
     if LoanTransaction.objects.filter(reverses=entry).exists():
-        raise ValidationError(_("This entry has already been reversed."))
+        raise ValidationError(ledger.msg_already_reversed())
     if value_date < entry.value_date:
-        raise ValidationError({"value_date": _("A reversal is dated on or after its entry.")})
+        raise ValidationError({"value_date": ledger.msg_reversal_before_entry()})
     if entry.kind == Kind.DISBURSEMENT:
-        if loan.outstanding - loan.overdue - loan.frozen < entry.amount:
+        if ledger.in_term(loan.outstanding, loan.overdue, loan.frozen) < entry.amount:
             raise ValidationError(
                 _("Part of this disbursement was repaid or moved: reverse those entries first.")
             )
-        loan.disbursed -= entry.amount
+        loan.disbursed += ledger.disbursed_change(Kind.REVERSAL, entry.kind, entry.amount)
         if loan.disbursed == 0:
             loan.first_disbursed_on = None
     reversal = _post(
@@ -916,9 +857,7 @@ def loan_reverse(
         amount=entry.amount,
         user=user,
         idempotency_key=idempotency_key,
-        d_outstanding=-entry.d_outstanding,
-        d_overdue=-entry.d_overdue,
-        d_frozen=-entry.d_frozen,
+        effect=ledger.reversal_effect(entry.d_outstanding, entry.d_overdue, entry.d_frozen),
         reverses=entry,
         note=note,
         instalment=entry.instalment,

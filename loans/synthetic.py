@@ -5,9 +5,9 @@ The data obeys the invariants of real data (every loan's cached balances equal i
 balances never negative, overdue + frozen <= outstanding, disbursed <= approved, unique keys,
 valid citizen IDs, eligible programmes, schedules consistent with the overdue entries), but it is
 generated here rather than posted through loans.services: posting 5 million entries one by one
-through the services would take hours. Each loan's history is simulated in Python with the same
-rules the services apply (repayments reduce overdue principal first, freezing moves overdue
-principal, a reversal negates its entry), then written in chunks through COPY so memory stays
+through the services would take hours. Each loan's history is simulated in Python with the
+rulebook the services post with (loans.ledger: each entry's effect, the reduction orders, a
+reversal's negation, the settle status), then written in chunks through COPY so memory stays
 bounded whatever the size.
 
 The loading transaction runs with ``session_replication_role = replica``. That disables the
@@ -39,7 +39,19 @@ from django.db import connection, transaction
 
 from borrowers.citizen_id import century_sex_digit
 from borrowers.models import Office, Organisation
-from loans.models import Programme, add_months
+from loans import ledger
+from loans.ledger import (
+    consistent,
+    disbursed_change,
+    disbursement_effect,
+    freeze_effect,
+    repayable,
+    repayment_effect,
+    reversal_effect,
+    transfer_to_overdue_effect,
+    write_off_effect,
+)
+from loans.models import Programme, TransactionKind, add_months
 from loans.selectors import ledger_mismatches
 
 M = 1_000_000
@@ -839,10 +851,13 @@ class LoanSimulator:
             self.inst_pos += 1
             plan.instalments.append((seq, self.dates.iso(due), principal, None, loan_id))
         self._post_all(plan, events, loan_id, first_entry, k, code, inst_pos, out)
-        plan.status = (
-            "active" if plan.outstanding > 0
-            else "written_off" if fate == "written_off" else "settled"
-        )  # fmt: skip
+        # The entry that brought a finished loan to nought: its write-off, else its last repayment.
+        last = (
+            TransactionKind.WRITE_OFF
+            if fate == "written_off"
+            else TransactionKind.PRINCIPAL_REPAYMENT
+        )
+        plan.status = ledger.settle_status(last, plan.outstanding, plan.disbursed, False)
         return plan
 
     def _post_all(self, plan, events, loan_id, first_entry, k, code, inst_pos, out) -> None:
@@ -870,56 +885,62 @@ class LoanSimulator:
             written += 1
             return entry_id - 1
 
+        # Effects from the rulebook (loans.ledger), applied here as _post applies them.
         for event in events:
             day, what = event[0], event[1]
             if what == DISB:
                 a = event[2]
-                disbursed += a
-                out_ += a
-                emit("disbursement", "disbursement", day, a, a, 0, 0)
+                disbursed += disbursed_change("disbursement", "disbursement", a)
+                d_o, d_v, d_f = disbursement_effect(a)
+                emit("disbursement", "disbursement", day, a, d_o, d_v, d_f)
+                out_ += d_o
             elif what == INT:
                 days = max(1, day - last_interest)
-                in_term = out_ - ov - fr
+                in_term = ledger.in_term(out_, ov, fr)
                 a = (in_term * rate * days + ov * rate * 13 // 10 * days) // (30 * M)
                 a = max(a // 100 * 100, 1000)
                 last_interest = day
                 emit("interest_payment", "interest_payment", day, a, 0, 0, 0)
             elif what in (REP, REST, REV_REP):
-                a = event[2] if what != REST else out_ - fr
-                a = min(a, out_ - fr)
+                a = event[2] if what != REST else repayable(out_, fr)
+                a = min(a, repayable(out_, fr))
                 if what == REST and fr:
                     raise AssertionError("a settled synthetic loan has no frozen principal")
-                take_ov = min(a, ov)
                 if a <= 0:
                     raise AssertionError(f"loan {loan_id}: nothing to repay on {day}")
-                rid = emit("principal_repayment", "principal_repayment", day, a, -a, -take_ov, 0)
-                out_ -= a
-                ov -= take_ov
+                d_o, d_v, d_f = repayment_effect(a, out_, ov, fr)
+                rid = emit("principal_repayment", "principal_repayment", day, a, d_o, d_v, d_f)
+                out_ += d_o
+                ov += d_v
                 if what == REV_REP:
-                    emit("reversal", "principal_repayment", day, a, a, take_ov, 0,
+                    d_o, d_v, d_f = reversal_effect(d_o, d_v, d_f)
+                    emit("reversal", "principal_repayment", day, a, d_o, d_v, d_f,
                          note="Nhập trùng", rev=rid)  # fmt: skip
-                    out_ += a
-                    ov += take_ov
+                    out_ += d_o
+                    ov += d_v
             elif what == TTO:
                 a = event[2]
-                emit("transfer_to_overdue", "transfer_to_overdue", day, a, 0, a, 0,
+                d_o, d_v, d_f = transfer_to_overdue_effect(a)
+                emit("transfer_to_overdue", "transfer_to_overdue", day, a, d_o, d_v, d_f,
                      instalment=inst_pos[event[3]])  # fmt: skip
-                ov += a
+                ov += d_v
             elif what == FRZ:
                 a = ov
-                emit("freeze", "freeze", day, a, 0, -a, a, note="Hồ sơ khoanh nợ: thiên tai")
-                ov -= a
-                fr += a
+                d_o, d_v, d_f = freeze_effect(a, out_, ov, fr)
+                emit("freeze", "freeze", day, a, d_o, d_v, d_f, note="Hồ sơ khoanh nợ: thiên tai")
+                ov += d_v
+                fr += d_f
             elif what == WO:
                 a = out_
-                emit("write_off", "write_off", day, a, -a, -ov, -fr,
+                d_o, d_v, d_f = write_off_effect(a, out_, ov, fr)
+                emit("write_off", "write_off", day, a, d_o, d_v, d_f,
                      note="Xóa nợ: " + self.rng.choice(WRITE_OFF_REASONS))  # fmt: skip
-                out_, ov, fr = 0, 0, 0
+                out_, ov, fr = out_ + d_o, ov + d_v, fr + d_f
             elif what == REV_INT:
                 a = max(1000, out_ * rate // (30 * M) * 30 // 100 * 100)
                 rid = emit("interest_payment", "interest_payment", day, a, 0, 0, 0)
                 emit("reversal", "interest_payment", day, a, 0, 0, 0, note="Sai số tiền", rev=rid)
-            if ov < 0 or fr < 0 or ov + fr > out_:
+            if not consistent(out_, ov, fr):
                 raise AssertionError(f"loan {loan_id}: balances inconsistent on {day}")
         if written != k:
             raise AssertionError(f"loan {loan_id}: {written} entries, quota {k}")

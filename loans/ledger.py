@@ -1,0 +1,236 @@
+"""The ledger's rulebook: what each entry does to a loan's balances, pure.
+
+Functions over integers, no database: the services (loans.services) post one entry at a time
+with them, the import (loans.importer) and the synthetic seeder (loans.synthetic) simulate whole
+histories with them. A rule or a refusal text changed here changes for all three.
+
+An entry's effect is a triple (d_outstanding, d_overdue, d_frozen), as LoanTransaction stores it;
+`disbursed_change` gives its effect on the loan's `disbursed` total. The principal outstanding is
+split into overdue, frozen and in term (outstanding - overdue - frozen).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils.translation import gettext as _
+
+from branch_portal.templatetags.money import group_thousands
+
+from .models import LoanStatus, TransactionKind
+
+Kind = TransactionKind
+Effect = tuple[int, int, int]  # (d_outstanding, d_overdue, d_frozen)
+NO_EFFECT: Effect = (0, 0, 0)
+
+# --- the reduction orders -------------------------------------------------------------------
+
+OVERDUE, FROZEN, IN_TERM = "overdue", "frozen", "in_term"
+# A repayment reduces the overdue principal first, then the principal in term (frozen principal
+# is not repaid: it is unfrozen first).
+REPAYMENT_ORDER = (OVERDUE, IN_TERM)
+# A freeze (khoanh nợ) moves overdue principal first, then principal in term.
+FREEZE_ORDER = (OVERDUE, IN_TERM)
+# A write-off (xóa nợ) takes frozen principal first, then overdue, then in term (without frozen
+# principal this is the repayment order).
+WRITE_OFF_ORDER = (FROZEN, OVERDUE, IN_TERM)
+
+
+def in_term(outstanding: int, overdue: int, frozen: int) -> int:
+    """The principal neither overdue nor frozen."""
+    return outstanding - overdue - frozen
+
+
+def repayable(outstanding: int, frozen: int) -> int:
+    """The most a principal repayment (or a freeze) may be: what is not frozen."""
+    return outstanding - frozen
+
+
+def reduce(
+    amount: int, outstanding: int, overdue: int, frozen: int, order: tuple[str, ...]
+) -> tuple[int, int, int]:
+    """Split a reduction of principal over its parts in the given order: (taken from overdue,
+    from frozen, from in term). Plain ints, no dict: the seeder calls it millions of times."""
+    parts_left = amount
+    taken_overdue = taken_frozen = taken_in_term = 0
+    for part in order:
+        if part == OVERDUE:
+            taken_overdue = min(parts_left, overdue)
+            parts_left -= taken_overdue
+        elif part == FROZEN:
+            taken_frozen = min(parts_left, frozen)
+            parts_left -= taken_frozen
+        else:
+            taken_in_term = min(parts_left, in_term(outstanding, overdue, frozen))
+            parts_left -= taken_in_term
+    return taken_overdue, taken_frozen, taken_in_term
+
+
+# --- each kind's effect ---------------------------------------------------------------------
+
+
+def disbursement_effect(amount: int) -> Effect:
+    return (amount, 0, 0)
+
+
+def repayment_effect(amount: int, outstanding: int, overdue: int, frozen: int) -> Effect:
+    taken_overdue, _frozen, _in_term = reduce(amount, outstanding, overdue, frozen, REPAYMENT_ORDER)
+    return (-amount, -taken_overdue, 0)
+
+
+def transfer_to_overdue_effect(amount: int) -> Effect:
+    return (0, amount, 0)
+
+
+def freeze_effect(amount: int, outstanding: int, overdue: int, frozen: int) -> Effect:
+    taken_overdue, _frozen, _in_term = reduce(amount, outstanding, overdue, frozen, FREEZE_ORDER)
+    return (0, -taken_overdue, amount)
+
+
+def unfreeze_effect(amount: int) -> Effect:
+    return (0, 0, -amount)
+
+
+def write_off_effect(amount: int, outstanding: int, overdue: int, frozen: int) -> Effect:
+    taken_overdue, taken_frozen, _in_term = reduce(
+        amount, outstanding, overdue, frozen, WRITE_OFF_ORDER
+    )
+    return (-amount, -taken_overdue, -taken_frozen)
+
+
+def transfer_out_effect(outstanding: int, overdue: int, frozen: int) -> Effect:
+    """A transfer to another office takes the whole balance, each part as it is."""
+    return (-outstanding, -overdue, -frozen)
+
+
+def transfer_in_effect(outstanding: int, overdue: int, frozen: int) -> Effect:
+    """The receiving loan gets the balance the transfer out took."""
+    return (outstanding, overdue, frozen)
+
+
+def reversal_effect(d_outstanding: int, d_overdue: int, d_frozen: int) -> Effect:
+    """A reversal is the negation of the entry it cancels."""
+    return (-d_outstanding, -d_overdue, -d_frozen)
+
+
+def effect(kind: str, amount: int, outstanding: int, overdue: int, frozen: int) -> Effect:
+    """The effect of an entry of `kind` (not a reversal: see reversal_effect) on these balances.
+    Interest payments and extensions move no principal."""
+    if kind == Kind.DISBURSEMENT:
+        return disbursement_effect(amount)
+    if kind == Kind.PRINCIPAL_REPAYMENT:
+        return repayment_effect(amount, outstanding, overdue, frozen)
+    if kind == Kind.TRANSFER_TO_OVERDUE:
+        return transfer_to_overdue_effect(amount)
+    if kind == Kind.FREEZE:
+        return freeze_effect(amount, outstanding, overdue, frozen)
+    if kind == Kind.UNFREEZE:
+        return unfreeze_effect(amount)
+    if kind == Kind.WRITE_OFF:
+        return write_off_effect(amount, outstanding, overdue, frozen)
+    if kind == Kind.TRANSFER_OUT:
+        return transfer_out_effect(outstanding, overdue, frozen)
+    if kind == Kind.TRANSFER_IN:
+        return transfer_in_effect(outstanding, overdue, frozen)
+    if kind in (Kind.INTEREST_PAYMENT, Kind.EXTENSION):
+        return NO_EFFECT
+    raise ValueError(f"no effect rule for {str(kind)!r}")
+
+
+def disbursed_change(kind: str, counted_kind: str, amount: int) -> int:
+    """An entry's effect on the loan's disbursed total: a disbursement adds its amount, its
+    reversal takes it back."""
+    if counted_kind != Kind.DISBURSEMENT:
+        return 0
+    return -amount if kind == Kind.REVERSAL else amount
+
+
+# --- what the balances may be, and the status they imply ----------------------------------------
+
+
+def consistent(outstanding: int, overdue: int, frozen: int) -> bool:
+    """Balances a loan may have: overdue and frozen not negative, together within outstanding
+    (which is then not negative either)."""
+    return min(overdue, frozen) >= 0 and overdue + frozen <= outstanding
+
+
+def settle_status(kind: str, outstanding: int, disbursed: int, transferred_in: bool) -> str:
+    """The status the balances imply after an entry of this kind: active while principal is
+    outstanding; approved again when nothing was ever disbursed here (a disbursement reversed)
+    unless the loan came from another office; else written off or settled by the entry that
+    brought it to nought."""
+    if kind == Kind.TRANSFER_OUT:
+        return LoanStatus.TRANSFERRED
+    if outstanding > 0:
+        return LoanStatus.ACTIVE
+    if disbursed == 0 and not transferred_in:
+        return LoanStatus.APPROVED
+    if kind == Kind.WRITE_OFF:
+        return LoanStatus.WRITTEN_OFF
+    return LoanStatus.SETTLED
+
+
+# --- the refusals ---------------------------------------------------------------------------
+# Each text once; the services and the import put them on their own field or column. They are
+# evaluated when called (gettext), in the language active then.
+
+
+def msg_month_closed(value_date: dt.date) -> str:
+    return _(
+        "%(m)s is closed: date the entry in the open period "
+        "(an earlier entry is corrected by a reversal dated there)."
+    ) % {"m": value_date.strftime("%m/%Y")}
+
+
+def msg_inconsistent() -> str:
+    return _("The entry would leave the loan's balances inconsistent.")
+
+
+def msg_no_balance(status: str) -> str:
+    return _("The loan has no balance to act on (status: %(s)s).") % {"s": LoanStatus(status).label}
+
+
+def msg_not_approved() -> str:
+    return _("Only an approved loan can be disbursed.")
+
+
+def msg_disbursed_before_approval() -> str:
+    return _("A loan is disbursed on or after its approval.")
+
+
+def msg_disbursements_exceed(left: int) -> str:
+    return _("Disbursements would exceed the approved amount (%(left)s VND left).") % {
+        "left": group_thousands(left)
+    }
+
+
+def msg_repayment_exceeds(payable: int) -> str:
+    return _("The repayment exceeds the principal that can be repaid (%(n)s VND).") % {
+        "n": group_thousands(payable)
+    }
+
+
+def msg_interest_before_disbursement() -> str:
+    return _("Interest is paid on a disbursed loan only.")
+
+
+def msg_overdue_exceeds_in_term(in_term_now: int) -> str:
+    return _("Only principal in term (%(n)s VND) can be transferred to overdue.") % {
+        "n": group_thousands(in_term_now)
+    }
+
+
+def msg_reversal_of_reversal() -> str:
+    return _("A reversal cannot be reversed; post the entry again.")
+
+
+def msg_reversal_of_transfer() -> str:
+    return _("A transfer is corrected by a transfer back, not a reversal.")
+
+
+def msg_already_reversed() -> str:
+    return _("This entry has already been reversed.")
+
+
+def msg_reversal_before_entry() -> str:
+    return _("A reversal is dated on or after its entry.")
