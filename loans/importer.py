@@ -47,6 +47,7 @@ from branch_portal.templatetags.money import group_thousands
 
 from . import ledger
 from .models import (
+    CACHED_FIELDS,
     MAX_TERM_MONTHS,
     MAX_WORKERS_EMPLOYED,
     MAX_WORKS_BUILT,
@@ -1311,15 +1312,13 @@ class _Importer:
         amount, kind = entry.amount, entry.kind
         entry.counted_kind = kind
         if kind == Kind.DISBURSEMENT:
-            if book.status not in (Loan.Status.APPROVED, Loan.Status.ACTIVE):
+            if not ledger.may_disburse(book.status):
                 raise _Bad("kind", ledger.msg_not_approved())
             if entry.value_date < book.approved_on:
                 raise _Bad("value_date", ledger.msg_disbursed_before_approval())
-            if book.disbursed + amount > book.approved_amount:
-                raise _Bad(
-                    "amount",
-                    ledger.msg_disbursements_exceed(book.approved_amount - book.disbursed),
-                )
+            room = ledger.disbursement_room(book.approved_amount, book.disbursed)
+            if amount > room:
+                raise _Bad("amount", ledger.msg_disbursements_exceed(room))
             book.disbursed += ledger.disbursed_change(kind, kind, amount)
             book.first_disbursed_on = book.first_disbursed_on or entry.value_date
         elif kind == Kind.INTEREST_PAYMENT:
@@ -1329,7 +1328,7 @@ class _Importer:
             self.reversal_effect(book, entry)
             return
         else:
-            if book.status != Loan.Status.ACTIVE:
+            if not ledger.may_act_on(book.status):
                 raise _Bad("value_date", ledger.msg_no_balance(book.status))
             if kind == Kind.PRINCIPAL_REPAYMENT:
                 payable = ledger.repayable(book.outstanding, book.frozen)
@@ -1339,11 +1338,7 @@ class _Importer:
                 if amount > book.in_term:
                     raise _Bad("amount", ledger.msg_overdue_exceeds_in_term(book.in_term))
             elif kind == Kind.WRITE_OFF and amount > book.outstanding:
-                raise _Bad(
-                    "amount",
-                    _("The write-off exceeds the outstanding principal (%(n)s VND).")
-                    % {"n": group_thousands(book.outstanding)},
-                )
+                raise _Bad("amount", ledger.msg_write_off_exceeds_outstanding(book.outstanding))
         entry.d_outstanding, entry.d_overdue, entry.d_frozen = ledger.effect(
             kind, amount, book.outstanding, book.overdue, book.frozen
         )
@@ -1365,10 +1360,8 @@ class _Importer:
             )
         if target.failed:
             raise _Bad("reverses", _("The entry it cancels is itself in error."))
-        if target.kind == Kind.REVERSAL:
-            raise _Bad("reverses", ledger.msg_reversal_of_reversal())
-        if target.kind in (Kind.TRANSFER_OUT, Kind.TRANSFER_IN):
-            raise _Bad("reverses", ledger.msg_reversal_of_transfer())
+        if refusal := ledger.refusal_to_reverse(target.kind):
+            raise _Bad("reverses", refusal)
         if entry.value_date < target.value_date:
             raise _Bad("value_date", ledger.msg_reversal_before_entry())
         if not target.done:
@@ -1382,14 +1375,10 @@ class _Importer:
                 % {"n": group_thousands(target.amount)},
             )
         if target.kind == Kind.DISBURSEMENT:
-            if book.in_term < target.amount:
-                raise _Bad(
-                    "reverses",
-                    _(
-                        "Part of this disbursement has been repaid or moved; reverse those "
-                        "entries first."
-                    ),
-                )
+            if not ledger.disbursement_reversible(
+                target.amount, book.outstanding, book.overdue, book.frozen
+            ):
+                raise _Bad("reverses", ledger.msg_disbursement_partly_repaid_in_file())
             book.disbursed += ledger.disbursed_change(entry.kind, target.kind, target.amount)
             if book.disbursed == 0:
                 book.first_disbursed_on = None
@@ -1528,15 +1517,6 @@ class _Importer:
                 continue
             loan = self.loans[loan_key]
             self.set_balances(loan, book)
-            loan.save(
-                update_fields=[
-                    "outstanding",
-                    "overdue",
-                    "frozen",
-                    "disbursed",
-                    "first_disbursed_on",
-                    "status",
-                ]
-            )
+            loan.save(update_fields=list(CACHED_FIELDS))
             has_schedule = loan.first_disbursed_on is not None and loan.disbursed != 0
             schedule_rebuild(loan, self.schedule(loan) if has_schedule else None)

@@ -234,3 +234,84 @@ def msg_already_reversed() -> str:
 
 def msg_reversal_before_entry() -> str:
     return _("A reversal is dated on or after its entry.")
+
+
+def msg_key_reused() -> str:
+    return _("This form was already used for another entry.")
+
+
+def msg_transferred_away() -> str:
+    return _("The loan was transferred to another office: correct it there.")
+
+
+def msg_timeline_negative(day: dt.date) -> str:
+    return _(
+        "On this value date the entry would leave the loan's balances negative on %(d)s: "
+        "date it later."
+    ) % {"d": day.strftime("%d/%m/%Y")}
+
+
+def msg_freeze_without_dossier() -> str:
+    return _("A freeze cites its approved dossier.")
+
+
+def msg_freeze_exceeds() -> str:
+    return _("The amount exceeds the principal not yet frozen.")
+
+
+def msg_unfreeze_exceeds() -> str:
+    return _("The amount exceeds the frozen principal.")
+
+
+# The services and the import word two refusals differently (the import names the amount; the
+# disbursement one differs in its punctuation). Both texts are kept, each written once here, as
+# the Vietnamese catalogue translates each by its own msgid: merging them changes what one says.
+def msg_write_off_exceeds() -> str:
+    return _("The write-off exceeds the outstanding principal.")
+
+
+def msg_write_off_exceeds_outstanding(outstanding: int) -> str:
+    return _("The write-off exceeds the outstanding principal (%(n)s VND).") % {
+        "n": group_thousands(outstanding)
+    }
+
+
+def msg_disbursement_partly_repaid() -> str:
+    return _("Part of this disbursement was repaid or moved: reverse those entries first.")
+
+
+def msg_disbursement_partly_repaid_in_file() -> str:
+    return _("Part of this disbursement has been repaid or moved; reverse those entries first.")
+
+
+# --- what may be posted ---------------------------------------------------------------------
+
+
+def may_disburse(status: str) -> bool:
+    """An approved loan is disbursed, in tranches while it is active."""
+    return status in (LoanStatus.APPROVED, LoanStatus.ACTIVE)
+
+
+def may_act_on(status: str) -> bool:
+    """Repayments, transfers to overdue, extensions, freezes and write-offs need a balance."""
+    return status == LoanStatus.ACTIVE
+
+
+def disbursement_room(approved_amount: int, disbursed: int) -> int:
+    """What may still be disbursed: disbursements never exceed the approved amount."""
+    return max(0, approved_amount - disbursed)
+
+
+def refusal_to_reverse(kind: str) -> str | None:
+    """Why an entry of this kind cannot be reversed, or None: a reversal is posted again, not
+    reversed; a transfer is corrected by a transfer back."""
+    if kind == Kind.REVERSAL:
+        return msg_reversal_of_reversal()
+    if kind in (Kind.TRANSFER_OUT, Kind.TRANSFER_IN):
+        return msg_reversal_of_transfer()
+    return None
+
+
+def disbursement_reversible(amount: int, outstanding: int, overdue: int, frozen: int) -> bool:
+    """A disbursement is reversed only while all of it is still principal in term."""
+    return in_term(outstanding, overdue, frozen) >= amount

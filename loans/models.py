@@ -138,6 +138,10 @@ class LoanStatus(models.TextChoices):
     REJECTED = "rejected", _("Rejected")
 
 
+# What a posting updates on the loan row: the cached balances and what follows from them.
+CACHED_FIELDS = ("outstanding", "overdue", "frozen", "disbursed", "first_disbursed_on", "status")
+
+
 # The balance fields of Loan are a cache of the ledger: pghistory does not snapshot them, the
 # ledger is their history.
 @pghistory.track(

@@ -24,6 +24,7 @@ from branch_portal.templatetags.money import group_thousands
 from . import ledger
 from .interest import interest_over_segments
 from .models import (
+    CACHED_FIELDS,
     MAX_WORKERS_EMPLOYED,
     MAX_WORKS_BUILT,
     Instalment,
@@ -159,7 +160,7 @@ def loan_apply(
         existing = Loan.objects.filter(application_key=idempotency_key).first()
         if existing is not None:
             if existing.household_id != household.pk:
-                raise ValidationError(_("This form was already used for another entry."))
+                raise ValidationError(ledger.msg_key_reused())
             return existing
     if household.status != Household.Status.ACTIVE:
         raise ValidationError(_("The household is not an active borrower."))
@@ -256,7 +257,7 @@ def _replay(key: str, loan: Loan, kind: str) -> LoanTransaction | None:
     if entry is None:
         return None
     if entry.loan_id != loan.pk or entry.kind != kind:
-        raise ValidationError(_("This form was already used for another entry."))
+        raise ValidationError(ledger.msg_key_reused())
     return entry
 
 
@@ -333,16 +334,7 @@ def _post(
         idempotency_key=idempotency_key,
         **extra,
     )
-    loan.save(
-        update_fields=[
-            "outstanding",
-            "overdue",
-            "frozen",
-            "disbursed",
-            "first_disbursed_on",
-            "status",
-        ]
-    )
+    loan.save(update_fields=list(CACHED_FIELDS))
     return entry
 
 
@@ -358,7 +350,7 @@ def _begin(loan: Loan, kind: str, key: str, value_date: dt.date, amount: int):
 
 
 def _require_active(loan: Loan) -> None:
-    if loan.status != Loan.Status.ACTIVE:
+    if not ledger.may_act_on(loan.status):
         raise ValidationError(ledger.msg_no_balance(loan.status))
 
 
@@ -387,15 +379,15 @@ def loan_disburse(
     loan, entry = _begin(loan, Kind.DISBURSEMENT, idempotency_key, value_date, amount)
     if entry:
         return entry
-    if loan.status not in (Loan.Status.APPROVED, Loan.Status.ACTIVE):
+    if not ledger.may_disburse(loan.status):
         raise ValidationError(ledger.msg_not_approved())
     if loan.approved_on and value_date < loan.approved_on:
         raise ValidationError({"value_date": ledger.msg_disbursed_before_approval()})
-    already = loan.disbursed + _disbursed_before_transfer(loan)
-    if already + amount > loan.approved_amount:
-        raise ValidationError(
-            {"amount": ledger.msg_disbursements_exceed(max(0, loan.approved_amount - already))}
-        )
+    room = ledger.disbursement_room(
+        loan.approved_amount, loan.disbursed + _disbursed_before_transfer(loan)
+    )
+    if amount > room:
+        raise ValidationError({"amount": ledger.msg_disbursements_exceed(room)})
     loan.disbursed += ledger.disbursed_change(Kind.DISBURSEMENT, Kind.DISBURSEMENT, amount)
     if loan.first_disbursed_on is None:
         loan.first_disbursed_on = value_date
@@ -451,16 +443,8 @@ def _check_timeline(loan: Loan, value_date: dt.date, d_out: int, d_ovd: int, d_f
         if day is not None:
             out, ovd, frz = out + day["o"], ovd + day["v"], frz + day["f"]
         if not ledger.consistent(out, ovd, frz):
-            when = (day["value_date"] if day else value_date).strftime("%d/%m/%Y")
-            raise ValidationError(
-                {
-                    "value_date": _(
-                        "On this value date the entry would leave the loan's balances "
-                        "negative on %(d)s: date it later."
-                    )
-                    % {"d": when}
-                }
-            )
+            when = day["value_date"] if day else value_date
+            raise ValidationError({"value_date": ledger.msg_timeline_negative(when)})
 
 
 @transaction.atomic
@@ -510,7 +494,7 @@ def loan_pay_interest(
     if loan.first_disbursed_on is None:
         raise ValidationError(ledger.msg_interest_before_disbursement())
     if loan.status == Loan.Status.TRANSFERRED:
-        raise ValidationError(_("The loan was transferred to another office: correct it there."))
+        raise ValidationError(ledger.msg_transferred_away())
     limit = interest_payment_limit(loan, value_date)
     if amount > limit:
         raise ValidationError(
@@ -630,10 +614,10 @@ def loan_freeze(
         return entry
     _require_active(loan)
     if not note.strip():
-        raise ValidationError({"note": _("A freeze cites its approved dossier.")})
+        raise ValidationError({"note": ledger.msg_freeze_without_dossier()})
     on = balances_on(loan, value_date)
     if amount > ledger.repayable(on.outstanding, on.frozen):
-        raise ValidationError({"amount": _("The amount exceeds the principal not yet frozen.")})
+        raise ValidationError({"amount": ledger.msg_freeze_exceeds()})
     return _post(
         loan,
         kind=Kind.FREEZE,
@@ -660,7 +644,7 @@ def loan_unfreeze(
     if entry:
         return entry
     if amount > balances_on(loan, value_date).frozen:
-        raise ValidationError({"amount": _("The amount exceeds the frozen principal.")})
+        raise ValidationError({"amount": ledger.msg_unfreeze_exceeds()})
     return _post(
         loan,
         kind=Kind.UNFREEZE,
@@ -692,7 +676,7 @@ def loan_write_off(
     _require_active(loan)
     on = balances_on(loan, value_date)
     if amount > on.outstanding:
-        raise ValidationError({"amount": _("The write-off exceeds the outstanding principal.")})
+        raise ValidationError({"amount": ledger.msg_write_off_exceeds()})
     return _post(
         loan,
         kind=Kind.WRITE_OFF,
@@ -832,20 +816,18 @@ def loan_reverse(
         return replayed
     entry = LoanTransaction.objects.get(pk=entry.pk)
     if loan.status == Loan.Status.TRANSFERRED:
-        raise ValidationError(_("The loan was transferred to another office: correct it there."))
-    if entry.kind == Kind.REVERSAL:
-        raise ValidationError(ledger.msg_reversal_of_reversal())
-    if entry.kind in (Kind.TRANSFER_OUT, Kind.TRANSFER_IN):
-        raise ValidationError(ledger.msg_reversal_of_transfer())
+        raise ValidationError(ledger.msg_transferred_away())
+    if refusal := ledger.refusal_to_reverse(entry.kind):
+        raise ValidationError(refusal)
     if LoanTransaction.objects.filter(reverses=entry).exists():
         raise ValidationError(ledger.msg_already_reversed())
     if value_date < entry.value_date:
         raise ValidationError({"value_date": ledger.msg_reversal_before_entry()})
     if entry.kind == Kind.DISBURSEMENT:
-        if ledger.in_term(loan.outstanding, loan.overdue, loan.frozen) < entry.amount:
-            raise ValidationError(
-                _("Part of this disbursement was repaid or moved: reverse those entries first.")
-            )
+        if not ledger.disbursement_reversible(
+            entry.amount, loan.outstanding, loan.overdue, loan.frozen
+        ):
+            raise ValidationError(ledger.msg_disbursement_partly_repaid())
         loan.disbursed += ledger.disbursed_change(Kind.REVERSAL, entry.kind, entry.amount)
         if loan.disbursed == 0:
             loan.first_disbursed_on = None

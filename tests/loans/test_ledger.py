@@ -246,3 +246,30 @@ def test_services_post_what_the_rulebook_says(active_loan, staff_a, operations):
             )
         assert ledger_mismatches(active_loan.office) == []
         transaction.set_rollback(True)
+
+
+# --- what may be posted
+
+
+def test_what_may_be_posted():
+    assert ledger.may_disburse(LoanStatus.APPROVED) and ledger.may_disburse(LoanStatus.ACTIVE)
+    assert not ledger.may_disburse(LoanStatus.SETTLED)
+    assert ledger.may_act_on(LoanStatus.ACTIVE)
+    assert not ledger.may_act_on(LoanStatus.WRITTEN_OFF)
+    assert ledger.disbursement_room(100, 30) == 70
+    assert ledger.disbursement_room(100, 130) == 0  # never a negative room in a message
+    assert ledger.disbursement_reversible(50, 100, 30, 20)
+    assert not ledger.disbursement_reversible(51, 100, 30, 20)
+
+
+def test_refusal_to_reverse_names_the_rule():
+    with translation.override("en"):
+        assert ledger.refusal_to_reverse(Kind.REVERSAL) == (
+            "A reversal cannot be reversed; post the entry again."
+        )
+        for kind in (Kind.TRANSFER_OUT, Kind.TRANSFER_IN):
+            assert ledger.refusal_to_reverse(kind) == (
+                "A transfer is corrected by a transfer back, not a reversal."
+            )
+    for kind in (Kind.DISBURSEMENT, Kind.WRITE_OFF, Kind.EXTENSION, Kind.FREEZE):
+        assert ledger.refusal_to_reverse(kind) is None
