@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from branch_portal.templatetags.money import group_thousands
 
-from .models import LoanStatus, TransactionKind
+from .kinds import LoanStatus, TransactionKind
 
 Kind = TransactionKind
 Effect = tuple[int, int, int]  # (d_outstanding, d_overdue, d_frozen)

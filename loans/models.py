@@ -13,6 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 from borrowers.models import DATE_BOUNDS, Category, Household, Office, SavingsGroup
 
+from . import ledger
+from .kinds import LoanStatus, TransactionKind
 from .money import MAX_AMOUNT
 
 # The longest term and extension a loan may have: fifty years, longer than any programme's.
@@ -125,17 +127,6 @@ class ProgrammeRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.programme.code} {self.effective_from:%d/%m/%Y}: {self.monthly_rate}%"
-
-
-# At module level so that the rulebook (loans.ledger) can name the statuses without the model.
-class LoanStatus(models.TextChoices):
-    APPLIED = "applied", _("Applied")
-    APPROVED = "approved", _("Approved")
-    ACTIVE = "active", _("Active")
-    SETTLED = "settled", _("Settled")
-    WRITTEN_OFF = "written_off", _("Written off")
-    TRANSFERRED = "transferred", _("Transferred out")
-    REJECTED = "rejected", _("Rejected")
 
 
 # What a posting updates on the loan row: the cached balances and what follows from them.
@@ -262,7 +253,7 @@ class Loan(models.Model):
 
     @property
     def in_term(self) -> int:
-        return self.outstanding - self.overdue - self.frozen
+        return ledger.in_term(self.outstanding, self.overdue, self.frozen)
 
     @property
     def maturity_date(self) -> dt.date | None:
@@ -302,20 +293,6 @@ class Instalment(models.Model):
     @property
     def effective_due_date(self) -> dt.date:
         return self.extended_to or self.due_date
-
-
-class TransactionKind(models.TextChoices):
-    DISBURSEMENT = "disbursement", _("Disbursement")
-    PRINCIPAL_REPAYMENT = "principal_repayment", _("Principal repayment")
-    INTEREST_PAYMENT = "interest_payment", _("Interest payment")
-    TRANSFER_TO_OVERDUE = "transfer_to_overdue", _("Transfer to overdue")
-    EXTENSION = "extension", _("Extension")
-    FREEZE = "freeze", _("Freeze")
-    UNFREEZE = "unfreeze", _("Unfreeze")
-    WRITE_OFF = "write_off", _("Write-off")
-    TRANSFER_OUT = "transfer_out", _("Transfer to another office")
-    TRANSFER_IN = "transfer_in", _("Transfer from another office")
-    REVERSAL = "reversal", _("Reversal")
 
 
 class AppendOnlyQuerySet(models.QuerySet):

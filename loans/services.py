@@ -413,7 +413,7 @@ class Balances:
 
     @property
     def in_term(self) -> int:
-        return self.outstanding - self.overdue - self.frozen
+        return ledger.in_term(self.outstanding, self.overdue, self.frozen)
 
 
 def balances_on(loan: Loan, day: dt.date) -> Balances:
