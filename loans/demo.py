@@ -26,7 +26,9 @@ from decimal import Decimal
 
 from borrowers import demo_data as data
 
+from . import ledger
 from .interest import round_vnd
+from .kinds import TransactionKind as Kind
 from .models import add_months
 
 SEED = 20210615
@@ -154,10 +156,11 @@ class Loan:
 
 
 def _effect(entry: Entry) -> int:
-    sign = {"disbursement": 1, "principal_repayment": -1, "write_off": -1}
-    if entry.kind == "reversal":
-        return -_effect(entry.reverses)
-    return sign.get(entry.kind, 0) * entry.amount
+    """The entry's effect on the outstanding principal, by the rulebook (loans.ledger); the
+    generator's entries are of the import's kinds, whose outstanding effect needs no balances."""
+    if entry.kind == Kind.REVERSAL:
+        return ledger.reversal_effect(_effect(entry.reverses), 0, 0)[0]
+    return ledger.effect(entry.kind, entry.amount, 0, 0, 0)[0]
 
 
 def _weighted(rng: random.Random, pairs):
