@@ -76,7 +76,7 @@ def loan_check_rules(
             _("Programme %(code)s has no rules in force on %(date)s.")
             % {"code": programme.code, "date": on.strftime("%d/%m/%Y")}
         )
-    errors = {}
+    errors: dict[str, str | ValidationError] = {}
     category = household.category_for(on.year)
     if category not in rule.eligible_categories:
         errors["programme"] = _(
@@ -574,7 +574,9 @@ def loan_extend(
     if new_due_date <= instalment.effective_due_date:
         raise ValidationError({"new_due_date": _("The new due date must be later.")})
     # Extensions are capped at the term again beyond maturity (the usual rule for these loans).
-    limit = add_months(loan.maturity_date, loan.term_months)
+    maturity = loan.maturity_date
+    assert maturity is not None, "an active loan has been disbursed"
+    limit = add_months(maturity, loan.term_months)
     if new_due_date > limit:
         raise ValidationError(
             {
@@ -845,6 +847,7 @@ def loan_reverse(
         instalment=entry.instalment,
     )
     if entry.kind == Kind.EXTENSION:
+        assert entry.instalment is not None, "an extension names its instalment"
         _restore_extension(entry.instalment)
     elif entry.kind == Kind.DISBURSEMENT:
         schedule_rebuild(loan)
@@ -869,13 +872,15 @@ def _restore_extension(instalment: Instalment) -> None:
 def equal_instalments(loan: Loan) -> list[tuple[int, dt.date, int]]:
     """(seq, due date, principal): the disbursed principal in equal instalments from the first
     disbursement to maturity, every programme.instalment_months; the last takes the remainder."""
+    first = loan.first_disbursed_on
+    assert first is not None, "a schedule starts at the first disbursement"
     step = max(1, min(loan.programme.instalment_months, loan.term_months))
     count = max(1, loan.term_months // step)
     base = loan.disbursed // count
     return [
         (
             seq,
-            add_months(loan.first_disbursed_on, loan.term_months if seq == count else seq * step),
+            add_months(first, loan.term_months if seq == count else seq * step),
             base if seq < count else loan.disbursed - base * (count - 1),
         )
         for seq in range(1, count + 1)

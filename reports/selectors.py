@@ -36,7 +36,7 @@ DIRECT = "direct"
 
 
 def _empty(code: str = "", name: str = "") -> dict:
-    row = {"code": code, "name": name}
+    row: dict[str, str | int] = {"code": code, "name": name}
     row.update(dict.fromkeys(FIGURE_KEYS, 0))
     return row
 
@@ -237,7 +237,7 @@ def outstanding_by_month(*, office, months: int, as_of: dt.date) -> dict:
     )
     bases = []
     for end in month_ends:
-        base = (None, dt.date.min)
+        base: tuple[int | None, dt.date] = (None, dt.date.min)
         for snapshot in snapshots:
             if snapshot[1] <= end:
                 base = snapshot

@@ -411,7 +411,7 @@ def report_run_compare(*, run: ReportRun) -> Comparison:
         raise ValidationError(_("Only a finished report run can be compared."))
     position, figures, month = _snapshot_figures(run)
     comparison = Comparison(run, run.ledger_position, position)
-    comparison.differences = _diff("", run.figures, figures)
+    comparison.differences = _diff("", run.figures or {}, figures)
     if run.month_figures is not None:
         comparison.differences += _diff("month.", run.month_figures, month)
     return comparison
