@@ -358,3 +358,16 @@ def test_every_page_is_served_with_the_content_security_policy(client):
     assert policy["img-src"] == "'self' data:"  # Bootstrap's icons: data: SVGs in its CSS
     assert policy["object-src"] == policy["frame-ancestors"] == "'none'"
     assert policy["form-action"] == policy["base-uri"] == "'self'"
+
+
+def test_every_transactional_test_rolls_back_serialized():
+    """A transactional test that flushes without serialized_rollback re-creates the content
+    types on its way out (post_migrate), and the next serialized test then fails restoring them
+    (duplicate key), depending on which tests xdist gave the same worker."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in sorted((ROOT / "tests").rglob("test_*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if "django_db(transaction=True" in line and "serialized_rollback=True" not in line
+    ]
+    assert offenders == []

@@ -252,7 +252,7 @@ def _silence(run: ReportRun, seconds: int = 600) -> None:
     ReportRun.objects.filter(pk=run.pk).update(started_at=then, heartbeat_at=then)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_heartbeat_beats_while_one_step_takes_longer_than_the_stale_threshold(
     active_loan, settings
 ):
