@@ -233,6 +233,13 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # database sessions (reports.delta) once there are this many entries since the snapshot.
 REPORT_SESSIONS = env_int("REPORT_SESSIONS", 2)
 REPORT_SHARE_MIN_ENTRIES = env_int("REPORT_SHARE_MIN_ENTRIES", 20_000)
+# A report build beats its run's heartbeat this often (seconds); a run silent longer than the
+# stale threshold lost its worker and is taken back by the task beat runs every take-back period
+# (failed after the maximum attempts). See docs/reports.md.
+REPORTS_HEARTBEAT_SECONDS = env_int("REPORTS_HEARTBEAT_SECONDS", 15)
+REPORTS_STALE_SECONDS = env_int("REPORTS_STALE_SECONDS", 60)
+REPORTS_MAX_ATTEMPTS = env_int("REPORTS_MAX_ATTEMPTS", 3)
+REPORTS_TAKE_BACK_SECONDS = env_int("REPORTS_TAKE_BACK_SECONDS", 30)
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
 DJANGO_TABLES2_TABLE_ATTRS = {"class": "table table-sm table-hover align-middle"}

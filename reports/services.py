@@ -18,7 +18,6 @@ two builds writing it, even if the silent worker was only slow.
 
 import datetime as dt
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 
@@ -43,31 +42,23 @@ logger = logging.getLogger(__name__)
 Status = ReportRun.Status
 
 
-def _setting(name: str, default: int) -> int:
-    """A reports knob in whole seconds: Django setting first, then the environment (the worker
-    tests set it there)."""
-    value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
-
-
 def stale_after() -> dt.timedelta:
     """A running run whose heartbeat is older than this lost its worker (four missed beats)."""
-    return dt.timedelta(seconds=max(0, _setting("REPORTS_STALE_SECONDS", 60)))
+    return dt.timedelta(seconds=max(0, settings.REPORTS_STALE_SECONDS))
 
 
 def heartbeat_every() -> float:
     """Seconds between a build's heartbeats; at most a third of the stale threshold, so that a
     short threshold (the worker tests) never takes back a live build."""
-    beat = _setting("REPORTS_HEARTBEAT_SECONDS", 15)
-    return max(0.2, min(float(beat), stale_after().total_seconds() / 3))
+    # A wait for the heartbeat thread, in seconds (time, not money: fractions of a second are
+    # what a one-second test threshold needs).
+    return max(0.2, min(settings.REPORTS_HEARTBEAT_SECONDS, stale_after().total_seconds() / 3))
 
 
 def max_attempts() -> int:
     """A run that has lost this many workers is failed instead of requeued (a pack that kills
     its worker, out of memory, would otherwise loop); a manager may still retry it."""
-    return max(1, _setting("REPORTS_MAX_ATTEMPTS", 3))
+    return max(1, settings.REPORTS_MAX_ATTEMPTS)
 
 
 def _stale(limit: dt.datetime) -> Q:

@@ -1,8 +1,6 @@
 """Declare the periodic schedules in code, idempotently (django-celery-beat keeps them editable
 in the admin)."""
 
-import os
-
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
@@ -18,13 +16,8 @@ TAKE_BACK = ("Take back stale report runs", "reports.tasks.take_back_stale_repor
 
 def take_back_every() -> int:
     """Seconds between two take-backs of the report runs whose worker died (docs/reports.md):
-    with the 60 s stale threshold, a killed worker's run is requeued within 90 s. A reports
-    knob like REPORTS_STALE_SECONDS (Django setting, else environment); read here by name
-    because loans does not import reports."""
-    value = getattr(settings, "REPORTS_TAKE_BACK_SECONDS", None) or os.environ.get(
-        "REPORTS_TAKE_BACK_SECONDS"
-    )
-    return max(1, int(value)) if value else 30
+    with the 60 s stale threshold, a killed worker's run is requeued within 90 s."""
+    return max(1, settings.REPORTS_TAKE_BACK_SECONDS)
 
 
 class Command(BaseCommand):
