@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "borrowers",
     "loans",
     "reports",
+    "seeding",
 ]
 
 MIDDLEWARE = [
