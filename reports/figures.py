@@ -29,16 +29,26 @@ class Figure:
     # Whether a breakdown's rows add up to the totals (a household with loans in two rows counts
     # in both, so the customers do not).
     additive: bool = True
+    # Its line in a pack's headline and on the dashboard (pgettext "report"): the bank's wording
+    # for a figure in a sentence, where the table's column heading is `label`.
+    headline: str = ""
 
 
 FIGURES: tuple[Figure, ...] = (
-    Figure("opening", "opening", pgettext_lazy("report", "Opening balance"), roll_forward=+1),
+    Figure(
+        "opening",
+        "opening",
+        pgettext_lazy("report", "Opening balance"),
+        roll_forward=+1,
+        headline=pgettext_lazy("report", "Outstanding at the start of the period"),
+    ),
     Figure(
         "disbursed",
         "disbursed",
         pgettext_lazy("report", "Disbursed"),
         flow_kind="disbursement",
         roll_forward=+1,
+        headline=pgettext_lazy("report", "Lending turnover"),
     ),
     Figure(
         "collected",
@@ -46,6 +56,7 @@ FIGURES: tuple[Figure, ...] = (
         pgettext_lazy("report", "Collected"),
         flow_kind="principal_repayment",
         roll_forward=-1,
+        headline=pgettext_lazy("report", "Collection turnover (principal)"),
     ),
     Figure(
         "written_off",
@@ -53,12 +64,14 @@ FIGURES: tuple[Figure, ...] = (
         pgettext_lazy("report", "Written off"),
         flow_kind="write_off",
         roll_forward=-1,
+        headline=pgettext_lazy("report", "Written off"),
     ),
     Figure(
         "interest_collected",
         "interest_collected",
         pgettext_lazy("report", "Interest collected"),
         flow_kind="interest_payment",
+        headline=pgettext_lazy("report", "Interest collected"),
     ),
     Figure(
         "transferred_out",
@@ -74,22 +87,45 @@ FIGURES: tuple[Figure, ...] = (
         flow_kind="transfer_in",
         roll_forward=+1,
     ),
-    Figure("closing", "closing", pgettext_lazy("report", "Closing balance")),
-    Figure("overdue", "overdue", pgettext_lazy("report", "Overdue")),
-    Figure("frozen", "frozen", pgettext_lazy("report", "Frozen")),
+    Figure(
+        "closing",
+        "closing",
+        pgettext_lazy("report", "Closing balance"),
+        headline=pgettext_lazy("report", "Total outstanding"),
+    ),
+    Figure(
+        "overdue",
+        "overdue",
+        pgettext_lazy("report", "Overdue"),
+        headline=pgettext_lazy("report", "Overdue debt"),
+    ),
+    Figure(
+        "frozen",
+        "frozen",
+        pgettext_lazy("report", "Frozen"),
+        headline=pgettext_lazy("report", "Frozen debt"),
+    ),
     Figure(
         "customers_with_balance",
         "customers",
         pgettext_lazy("report", "Customers with balance"),
         cell="count",
         additive=False,
+        headline=pgettext_lazy("report", "Customers with an outstanding balance"),
     ),
-    Figure("loan_turns", "loan_turns", pgettext_lazy("report", "Loan-turns"), cell="count"),
+    Figure(
+        "loan_turns",
+        "loan_turns",
+        pgettext_lazy("report", "Loan-turns"),
+        cell="count",
+        headline=pgettext_lazy("report", "Loan-turns (households that borrowed)"),
+    ),
     Figure(
         "workers_employed",
         "workers_employed",
         pgettext_lazy("report", "Workers employed"),
         cell="count",
+        headline=pgettext_lazy("report", "Workers given jobs by the loans"),
     ),
     Figure("works_built", "works_built", pgettext_lazy("report", "Works built"), cell="count"),
 )

@@ -24,7 +24,7 @@ from django.utils.translation import gettext, npgettext, pgettext, pgettext_lazy
 from branch_portal.exports import spreadsheet_safe
 from branch_portal.templatetags.money import million, thousands
 
-from .figures import FIGURE_KEYS, FIGURES
+from .figures import BY_KEY, FIGURE_KEYS, FIGURES
 from .selectors import programmes_in_use, ratio_percent, roll_forward_holds
 
 PDF_LANGUAGE = "vi"
@@ -330,10 +330,10 @@ def _headline(figures: dict, month: dict | None) -> list[dict]:
             "opening": million(totals["opening"]),
             "closing": million(totals["closing"]),
             "growth": million(totals["growth"]),
-            "customers": thousands(totals["customers_with_balance"]),
+            "customers_with_balance": thousands(totals["customers_with_balance"]),
             "programmes": thousands(programmes_in_use(report)),
             "loan_turns": thousands(totals["loan_turns"]),
-            "workers": thousands(totals["workers_employed"]),
+            "workers_employed": thousands(totals["workers_employed"]),
             "nsvs": thousands(nsvs["loan_turns"] if nsvs else 0),
             "overdue": million(totals["overdue"]),
             "overdue_ratio": _cell(totals["overdue_ratio"], "percent"),
@@ -342,63 +342,41 @@ def _headline(figures: dict, month: dict | None) -> list[dict]:
         }
 
     period, this_month = values(figures), values(month)
+    million_vnd = pgettext("report", "million VND")
+    households = pgettext("report", "households")
+
+    def line(key: str, unit: str) -> tuple[str, str, str]:
+        return (key, str(BY_KEY[key].headline), unit)
+
     lines = [
-        ("disbursed", pgettext("report", "Lending turnover"), pgettext("report", "million VND")),
-        (
-            "collected",
-            pgettext("report", "Collection turnover (principal)"),
-            pgettext("report", "million VND"),
-        ),
-        ("written_off", pgettext("report", "Written off"), pgettext("report", "million VND")),
-        (
-            "transferred",
-            pgettext("report", "Transferred in − out"),
-            pgettext("report", "million VND"),
-        ),
-        (
-            "opening",
-            pgettext("report", "Outstanding at the start of the period"),
-            pgettext("report", "million VND"),
-        ),
-        ("closing", pgettext("report", "Total outstanding"), pgettext("report", "million VND")),
+        line("disbursed", million_vnd),
+        line("collected", million_vnd),
+        line("written_off", million_vnd),
+        ("transferred", pgettext("report", "Transferred in − out"), million_vnd),
+        line("opening", million_vnd),
+        line("closing", million_vnd),
         (
             "growth",
             pgettext("report", "Growth of outstanding vs the start of the period"),
-            pgettext("report", "million VND"),
+            million_vnd,
         ),
-        (
-            "customers",
-            pgettext("report", "Customers with an outstanding balance"),
-            pgettext("report", "customers"),
-        ),
+        line("customers_with_balance", pgettext("report", "customers")),
         (
             "programmes",
             pgettext("report", "Credit programmes in use"),
             pgettext("report", "programmes"),
         ),
-        (
-            "loan_turns",
-            pgettext("report", "Loan-turns (households that borrowed)"),
-            pgettext("report", "households"),
-        ),
-        (
-            "workers",
-            pgettext("report", "Workers given jobs by the loans"),
-            pgettext("report", "workers"),
-        ),
+        line("loan_turns", households),
+        line("workers_employed", pgettext("report", "workers")),
         (
             "nsvs",
             pgettext("report", "Households financed for clean water & sanitation"),
-            pgettext("report", "households"),
+            households,
         ),
-        (
-            "interest_collected",
-            pgettext("report", "Interest collected"),
-            pgettext("report", "million VND"),
-        ),
-        ("overdue", pgettext("report", "Overdue debt"), pgettext("report", "million VND")),
+        line("interest_collected", million_vnd),
+        line("overdue", million_vnd),
         ("overdue_ratio", pgettext("report", "Overdue ratio"), "%"),
-        ("frozen", pgettext("report", "Frozen debt"), pgettext("report", "million VND")),
+        line("frozen", million_vnd),
         ("frozen_ratio", pgettext("report", "Frozen ratio"), "%"),
     ]
     return [

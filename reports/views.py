@@ -18,7 +18,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from borrowers.selectors import check_scope, offices_for, role_in
@@ -28,6 +28,7 @@ from loans.models import ClosedMonth
 
 from . import month_close as closing
 from . import services
+from .figures import BY_KEY
 from .forms import MonthForm, PeriodForm, ReopenForm
 from .models import ReportRun
 from .periods import previous_month
@@ -322,18 +323,22 @@ def dashboard_chart(request):
 
 
 def _headline_rows(year: dict, month: dict) -> list[tuple]:
-    labels = [
-        ("opening", _("Opening balance"), "million"),
-        # The pack's words for the two turnovers, so the dashboard and the PDF read alike.
-        ("disbursed", pgettext("report", "Lending turnover"), "million"),
-        ("collected", pgettext("report", "Collection turnover (principal)"), "million"),
-        ("written_off", _("Written off"), "million"),
-        ("interest_collected", _("Interest collected"), "million"),
-        ("closing", _("Outstanding"), "million"),
-        ("overdue", _("Overdue"), "million"),
-        ("frozen", _("Frozen"), "million"),
-        ("customers_with_balance", _("Customers with a balance"), "count"),
-        ("loan_turns", _("Loan turns"), "count"),
-        ("workers_employed", _("Workers employed"), "count"),
-    ]
-    return [(label, year[key], month[key], kind) for key, label, kind in labels]
+    # The pack's headline words (reports.figures), so the dashboard and the PDF read alike.
+    keys = (
+        "opening",
+        "disbursed",
+        "collected",
+        "written_off",
+        "interest_collected",
+        "closing",
+        "overdue",
+        "frozen",
+        "customers_with_balance",
+        "loan_turns",
+        "workers_employed",
+    )
+    return [(BY_KEY[key].headline, year[key], month[key], _unit(key)) for key in keys]
+
+
+def _unit(key: str) -> str:
+    return "million" if BY_KEY[key].cell == "amount" else "count"

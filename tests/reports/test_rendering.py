@@ -18,6 +18,7 @@ import time
 import pytest
 from django.core.management import call_command
 from django.db import transaction
+from django.utils import translation
 from openpyxl import load_workbook
 
 from borrowers.models import Office
@@ -25,6 +26,7 @@ from branch_portal.templatetags.money import million, thousands
 from reports.rendering import (
     PDF_ROW_LIMIT,
     SHEETS,
+    _headline,
     capped_rows,
     render_pdf_pages,
     render_xlsx,
@@ -37,6 +39,7 @@ from reports.selectors import (
     report_figures,
     roll_forward_holds,
 )
+from reports.views import _headline_rows
 
 from .big_figures import big_figures
 
@@ -386,3 +389,17 @@ def test_the_pack_of_a_province_sized_office(tmp_path):
     check_workbook(
         load_workbook(io.BytesIO(render_xlsx(figures, month_figures=month))), figures, month
     )
+
+
+def test_the_dashboard_and_the_pack_headline_word_a_figure_alike():
+    # Both read the headline words of reports.figures: a figure named on the dashboard has the
+    # pack's wording, in both languages.
+    totals = dict.fromkeys(FIGURE_KEYS, 1_000_000)
+    report = {"totals": totals, "by_programme": []}
+    for language in ("en", "vi"):
+        with translation.override(language):
+            pack = {line["label"] for line in _headline(report, None)}
+            dashboard = [row[0] for row in _headline_rows(totals, totals)]
+            assert len(dashboard) == 11 and set(dashboard) <= pack, (language, dashboard)
+    with translation.override("vi"):
+        assert _headline_rows(totals, totals)[1][0] == "Doanh số cho vay"
