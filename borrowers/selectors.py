@@ -1,4 +1,5 @@
-"""Reads of offices and households, always scoped to the user's offices."""
+"""Reads of offices and households, always scoped to the user's offices (borrowers.access:
+read once per request)."""
 
 import datetime as dt
 import re
@@ -10,37 +11,34 @@ from django.http import Http404
 
 from branch_portal.roles import MANAGE_ROLES, WRITE_ROLES
 
-from .models import Household, Office, OfficeMembership, SavingsGroup, Village
+from .access import access_for
+from .models import Household, Office, SavingsGroup, Village
 
 
 def offices_for(user) -> QuerySet[Office]:
-    if not user.is_authenticated:
-        return Office.objects.none()
-    if user.is_superuser:
-        return Office.objects.all()
-    return Office.objects.filter(memberships__user=user)
+    return access_for(user).offices()
 
 
 def office_ids_for(user) -> list[int]:
     """The user's office ids as values: a literal list lets the planner walk the (office, …)
     indexes in order, where a membership subquery makes it sort the whole table."""
-    return list(offices_for(user).values_list("id", flat=True))
+    access = access_for(user)
+    if access.is_superuser:
+        return list(access.offices().values_list("id", flat=True))
+    return list(access.office_ids)
 
 
 def role_in(user, office: Office) -> str | None:
     """The user's role in the office (superusers act as managers everywhere)."""
-    if user.is_superuser:
-        return "manager"
-    membership = OfficeMembership.objects.filter(user=user, office=office).first()
-    return membership.role if membership else None
+    return access_for(user).role_in(office)
 
 
 def can_write(user, office: Office) -> bool:
-    return role_in(user, office) in WRITE_ROLES
+    return access_for(user).can_write(office)
 
 
 def can_manage(user, office: Office) -> bool:
-    return role_in(user, office) in MANAGE_ROLES
+    return access_for(user).can_manage(office)
 
 
 def check_scope(user, office: Office, *, write: bool = False, manage: bool = False) -> None:
