@@ -18,9 +18,10 @@ from branch_portal.pagination import TableListMixin, deferred_join
 from branch_portal.roles import WRITE_ROLES
 
 from . import services
+from .access import access_for
 from .filters import HouseholdFilter
 from .forms import CertifyCategoryForm, CitizenIdForm, HouseholdEditForm, HouseholdRegisterForm
-from .models import Household, HouseholdCategory, OfficeMembership
+from .models import Household, HouseholdCategory
 from .selectors import (
     can_write,
     check_scope,
@@ -46,7 +47,7 @@ def require_writer(user) -> None:
     """403 for a user who may write in none of their offices (an auditor)."""
     if user.is_superuser:
         return
-    if not OfficeMembership.objects.filter(user=user, role__in=WRITE_ROLES).exists():
+    if not access_for(user).roles_held & WRITE_ROLES:
         raise PermissionDenied
 
 

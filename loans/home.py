@@ -8,8 +8,8 @@ from django.db.models import Count, Exists, Q, Sum
 from django.shortcuts import render
 from django.urls import path
 
+from borrowers.access import PortalRequest
 from borrowers.filters import loans_with_balance
-from borrowers.models import OfficeMembership
 from borrowers.selectors import households_for_user, offices_for
 from branch_portal.roles import MANAGE_ROLES, WRITE_ROLES
 
@@ -18,12 +18,10 @@ from .selectors import loans_for_user
 
 
 @login_required
-def home(request):
+def home(request: PortalRequest):
     user = request.user
     offices = list(offices_for(user))
-    roles = set(OfficeMembership.objects.filter(user=user).values_list("role", flat=True))
-    if user.is_superuser:
-        roles |= set(MANAGE_ROLES)
+    roles = request.access.roles_held
     loans = loans_for_user(user)
     figures = loans.aggregate(
         active=Count("id", filter=Q(status=Loan.Status.ACTIVE)),
@@ -35,16 +33,7 @@ def home(request):
     )
     awaiting = []
     if roles & MANAGE_ROLES:
-        managed = (
-            offices
-            if user.is_superuser
-            else [
-                m.office
-                for m in OfficeMembership.objects.filter(
-                    user=user, role__in=MANAGE_ROLES
-                ).select_related("office")
-            ]
-        )
+        managed = [office for office in offices if request.access.can_manage(office)]
         awaiting = (
             loans.filter(status=Loan.Status.APPLIED, office__in=managed)
             .select_related("household", "programme")
