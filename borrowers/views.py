@@ -18,12 +18,11 @@ from branch_portal.pagination import TableListMixin, deferred_join
 from branch_portal.roles import WRITE_ROLES
 
 from . import services
-from .access import access_for
+from .access import PortalRequest, access_for
 from .filters import HouseholdFilter
 from .forms import CertifyCategoryForm, CitizenIdForm, HouseholdEditForm, HouseholdRegisterForm
 from .models import Household, HouseholdCategory
 from .selectors import (
-    can_write,
     check_scope,
     get_household_for_user,
     households_for_user,
@@ -52,6 +51,7 @@ def require_writer(user) -> None:
 
 
 class HouseholdListView(LoginRequiredMixin, TableListMixin, FilterView):
+    request: PortalRequest
     table_class = HouseholdTable
     filterset_class = HouseholdFilter
     template_name = "borrowers/household_list.html"
@@ -79,7 +79,7 @@ class HouseholdListView(LoginRequiredMixin, TableListMixin, FilterView):
 
 
 @login_required
-def household_detail(request, pk: int):
+def household_detail(request: PortalRequest, pk: int):
     # The loans and their ledger are drawn by loans' {% household_loans %} tag (the template
     # loads it): borrowers does not import loans.
     household = get_household_for_user(request.user, pk)
@@ -88,7 +88,7 @@ def household_detail(request, pk: int):
         "borrowers/household_detail.html",
         {
             "household": household,
-            "can_write": can_write(request.user, household.office),
+            "can_write": request.access.can_write(household.office),
             "previous_ids": household.previous_ids.all(),
             "categories": household.categories.select_related("recorded_by"),
             "memberships": household.memberships.select_related("group__village"),
@@ -96,7 +96,7 @@ def household_detail(request, pk: int):
     )
 
 
-def _form_page(request, form, *, title, household=None, submit=None):
+def _form_page(request: PortalRequest, form, *, title, household=None, submit=None):
     return render(
         request,
         "borrowers/household_form.html",
@@ -105,7 +105,7 @@ def _form_page(request, form, *, title, household=None, submit=None):
 
 
 @login_required
-def household_create(request):
+def household_create(request: PortalRequest):
     require_writer(request.user)
     form = HouseholdRegisterForm(request.POST or None, user=request.user)
     if request.method == "GET":
@@ -142,7 +142,7 @@ def _business_year(user) -> int | None:
 
 
 @login_required
-def household_edit(request, pk: int):
+def household_edit(request: PortalRequest, pk: int):
     household = get_household_for_user(request.user, pk, write=True)
     form = HouseholdEditForm(request.POST or None, user=request.user, household=household)
     if request.method == "POST" and form.is_valid():
@@ -158,7 +158,7 @@ def household_edit(request, pk: int):
 
 
 @login_required
-def household_change_citizen_id(request, pk: int):
+def household_change_citizen_id(request: PortalRequest, pk: int):
     household = get_household_for_user(request.user, pk, write=True)
     form = CitizenIdForm(
         request.POST or None, household=household, initial={"on": household.office.business_date}
@@ -182,7 +182,7 @@ def household_change_citizen_id(request, pk: int):
 
 
 @login_required
-def household_certify_category(request, pk: int):
+def household_certify_category(request: PortalRequest, pk: int):
     household = get_household_for_user(request.user, pk, write=True)
     form = CertifyCategoryForm(
         request.POST or None,

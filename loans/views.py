@@ -19,7 +19,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from django_filters.views import FilterView
 
-from borrowers.selectors import get_household_for_user, get_office_for_user, role_in
+from borrowers.access import PortalRequest
+from borrowers.selectors import get_household_for_user, get_office_for_user
 from borrowers.views import apply_errors
 from branch_portal.pagination import TableListMixin, deferred_join
 from branch_portal.roles import MANAGE_ROLES, WRITE_ROLES
@@ -44,6 +45,7 @@ from .tables import LoanTable
 
 
 class LoanListView(LoginRequiredMixin, TableListMixin, FilterView):
+    request: PortalRequest
     table_class = LoanTable
     filterset_class = LoanFilter
     template_name = "loans/loan_list.html"
@@ -64,9 +66,9 @@ def interest_due_now(loan: Loan) -> tuple[int, Any]:
 
 
 @login_required
-def loan_detail(request, pk: int):
+def loan_detail(request: PortalRequest, pk: int):
     loan = get_loan_for_user(request.user, pk)
-    role = role_in(request.user, loan.office)
+    role = request.access.role_in(loan.office)
     interest_due, interest_from = interest_due_now(loan)
     business_date = loan.office.business_date
     rule = services.loan_rate_on(loan, business_date)
@@ -99,7 +101,7 @@ def loan_detail(request, pk: int):
 
 
 @login_required
-def loan_apply(request, household_pk: int):
+def loan_apply(request: PortalRequest, household_pk: int):
     household = get_household_for_user(request.user, household_pk, write=True)
     form = LoanApplyForm(request.POST or None, household=household)
     if request.method == "POST" and form.is_valid():
@@ -130,7 +132,7 @@ def household_url(household) -> str:
 
 
 @login_required
-def loan_approve(request, pk: int):
+def loan_approve(request: PortalRequest, pk: int):
     loan = get_loan_for_user(request.user, pk, manage=True)
     form = ApproveForm(request.POST or None, initial={"approved_on": loan.office.business_date})
     if request.method == "POST" and form.is_valid():
@@ -159,7 +161,7 @@ def loan_approve(request, pk: int):
 
 @login_required
 @require_POST
-def loan_reject(request, pk: int):
+def loan_reject(request: PortalRequest, pk: int):
     loan = get_loan_for_user(request.user, pk, manage=True)
     try:
         services.loan_reject(loan=loan, user=request.user)
@@ -256,7 +258,7 @@ def _initial_for(op: Operation, loan: Loan) -> dict:
 
 
 @login_required
-def loan_operation(request, pk: int, op: str):
+def loan_operation(request: PortalRequest, pk: int, op: str):
     operation = OPERATIONS.get(op)
     if operation is None:
         raise Http404
@@ -297,7 +299,7 @@ def loan_operation(request, pk: int, op: str):
 
 
 @login_required
-def entry_reverse(request, pk: int):
+def entry_reverse(request: PortalRequest, pk: int):
     entry = get_entry_for_user(request.user, pk, write=True)
     loan = get_loan_for_user(request.user, entry.loan_id, write=True)
     form = ReversalForm(request.POST or None, loan=loan)
@@ -325,7 +327,7 @@ def entry_reverse(request, pk: int):
 
 @login_required
 @require_POST
-def business_date(request, code: str):
+def business_date(request: PortalRequest, code: str):
     """A manager moves the office's business date, and holds it or lets it follow the calendar."""
     office = get_office_for_user(request.user, code)
     form = BusinessDateForm(request.POST)

@@ -21,7 +21,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from borrowers.selectors import check_scope, offices_for, role_in
+from borrowers.access import PortalRequest
+from borrowers.selectors import check_scope, offices_for
 from branch_portal.pagination import paginate_table
 from branch_portal.roles import MANAGE_ROLES, Role
 from loans.models import ClosedMonth
@@ -90,7 +91,7 @@ class ReportRunTable(tables.Table):
         empty_text = gettext_lazy("No report has been made for this office yet.")
 
 
-def _office_from(request, offices):
+def _office_from(request: PortalRequest, offices):
     """The office picked in ?office= (one of the user's), else the first."""
     pk = request.GET.get("office") or request.POST.get("office")
     # ASCII digits of bigint size: isdigit() takes "²", which the id lookup then refuses (500).
@@ -107,8 +108,8 @@ def _default_month(office):
     return last_closed.month if last_closed else previous_month(office.business_date)
 
 
-def _index_context(request, office, offices, form=None):
-    role = role_in(request.user, office)
+def _index_context(request: PortalRequest, office, offices, form=None):
+    role = request.access.role_in(office)
     can_request = role in MANAGE_ROLES
     table = ReportRunTable(runs_for_user(request.user).filter(office=office))
     # A counting paginator: an office makes a few runs a month, so counting them costs nothing.
@@ -131,7 +132,7 @@ def _index_context(request, office, offices, form=None):
 
 
 @login_required
-def index(request):
+def index(request: PortalRequest):
     offices = offices_for(request.user)
     office = _office_from(request, offices)
     return render(request, "reports/index.html", _index_context(request, office, offices))
@@ -139,7 +140,7 @@ def index(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def run_request(request):
+def run_request(request: PortalRequest):
     offices = offices_for(request.user)
     office = _office_from(request, offices)
     if request.method == "GET":  # a reload or a language switch after a refused form
@@ -166,29 +167,29 @@ def run_request(request):
     return render(request, "reports/index.html", context, status=400)
 
 
-def _run_context(request, run):
+def _run_context(request: PortalRequest, run):
     return {
         "run": run,
-        "can_manage": role_in(request.user, run.office) in MANAGE_ROLES,
+        "can_manage": request.access.can_manage(run.office),
         "stale": services.run_is_stale(run),
     }
 
 
 @login_required
-def run_detail(request, pk: int):
+def run_detail(request: PortalRequest, pk: int):
     run = get_run_for_user(request.user, pk)
     return render(request, "reports/run_detail.html", _run_context(request, run))
 
 
 @login_required
-def run_progress(request, pk: int):
+def run_progress(request: PortalRequest, pk: int):
     """The htmx partial: it polls itself every 2 s until the run is done or failed."""
     run = get_run_for_user(request.user, pk)
     return render(request, "reports/_progress.html", _run_context(request, run))
 
 
 @login_required
-def run_download(request, pk: int, fmt: str):
+def run_download(request: PortalRequest, pk: int, fmt: str):
     run = get_run_for_user(request.user, pk)
     if fmt not in CONTENT_TYPES or run.status != ReportRun.Status.DONE:
         raise Http404
@@ -201,7 +202,7 @@ def run_download(request, pk: int, fmt: str):
 
 @login_required
 @require_POST
-def run_retry(request, pk: int):
+def run_retry(request: PortalRequest, pk: int):
     """A failed run, or one whose worker went silent; a double submit queues it once."""
     run = get_run_for_user(request.user, pk, manage=True)
     try:
@@ -217,7 +218,7 @@ def run_retry(request, pk: int):
 
 
 @login_required
-def run_compare(request, pk: int):
+def run_compare(request: PortalRequest, pk: int):
     run = get_run_for_user(request.user, pk)
     if run.status != ReportRun.Status.DONE:
         raise Http404
@@ -236,7 +237,7 @@ def run_compare(request, pk: int):
 # --- month close ---------------------------------------------------------------------------------
 
 
-def _month_action(request, form_class, action, success):
+def _month_action(request: PortalRequest, form_class, action, success):
     offices = offices_for(request.user)
     form = form_class(request.POST, offices=offices)
     if not form.is_valid():
@@ -258,7 +259,7 @@ def _month_action(request, form_class, action, success):
 
 @login_required
 @require_POST
-def month_close(request):
+def month_close(request: PortalRequest):
     return _month_action(
         request,
         MonthForm,
@@ -269,17 +270,17 @@ def month_close(request):
 
 @login_required
 @require_POST
-def month_reopen(request):
+def month_reopen(request: PortalRequest):
     return _month_action(request, ReopenForm, closing.month_reopen, _("Month %(month)s reopened."))
 
 
 # --- dashboard -----------------------------------------------------------------------------------
 
 
-def _dashboard_office(request):
+def _dashboard_office(request: PortalRequest):
     offices = offices_for(request.user)
     office = _office_from(request, offices)
-    if role_in(request.user, office) not in (Role.MANAGER, Role.AUDITOR):
+    if request.access.role_in(office) not in (Role.MANAGER, Role.AUDITOR):
         raise PermissionDenied
     return office, offices
 
@@ -287,7 +288,7 @@ def _dashboard_office(request):
 # The page comes at once; its figures and its chart each come in a request of their own, because
 # at province size they take seconds (year to date reads every loan that changed this year).
 @login_required
-def dashboard(request):
+def dashboard(request: PortalRequest):
     office, offices = _dashboard_office(request)
     return render(
         request,
@@ -297,7 +298,7 @@ def dashboard(request):
 
 
 @login_required
-def dashboard_figures(request):
+def dashboard_figures(request: PortalRequest):
     office, _offices = _dashboard_office(request)
     as_of = office.business_date
     year = figures_for_period(office=office, start=as_of.replace(month=1, day=1), as_of=as_of)
@@ -315,7 +316,7 @@ def dashboard_figures(request):
 
 
 @login_required
-def dashboard_chart(request):
+def dashboard_chart(request: PortalRequest):
     office, _offices = _dashboard_office(request)
     chart = outstanding_by_month(office=office, months=CHART_MONTHS, as_of=office.business_date)
     chart["labels"] = [dt.date.fromisoformat(d).strftime("%m/%Y") for d in chart["month_ends"]]
