@@ -59,7 +59,8 @@ from .models import (
     TransactionKind,
 )
 from .money import MAX_AMOUNT
-from .services import equal_instalments, loan_check_rules, schedule_rebuild
+from .selectors import equal_instalments
+from .services import loan_check_rules, schedule_rebuild
 
 Kind = TransactionKind
 FILES = ("communes", "villages", "groups", "borrowers", "loans", "transactions")

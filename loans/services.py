@@ -6,12 +6,11 @@ Views, Celery tasks, the import and the demo seeder all call these functions.
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Max, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, Greatest, Length
+from django.db.models import Max, Sum
+from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,7 +21,6 @@ from borrowers.selectors import can_manage, month_is_closed
 from branch_portal.templatetags.money import group_thousands
 
 from . import ledger
-from .interest import interest_over_segments
 from .models import (
     CACHED_FIELDS,
     MAX_WORKERS_EMPLOYED,
@@ -36,27 +34,19 @@ from .models import (
     add_months,
 )
 from .money import MAX_AMOUNT, amount_in_range
+from .selectors import (
+    balances_on,
+    disbursed_before_transfer,
+    equal_instalments,
+    interest_payment_limit,
+    overdue_candidates,
+    rule_on,
+)
 
 Kind = TransactionKind
 
 
 # --- programme rules -------------------------------------------------------------------------
-
-
-def rule_on(programme: Programme, day: dt.date) -> ProgrammeRule | None:
-    """The programme's rule in force on a day."""
-    return programme.rules.filter(effective_from__lte=day).order_by("-effective_from").first()
-
-
-def loan_rate_on(loan: Loan, day: dt.date) -> ProgrammeRule | None:
-    """The rule that sets a loan's rate on a day: the newest one in force, unless it applies only
-    to loans approved after it."""
-    approved = loan.approved_on or loan.applied_on
-    rules = loan.programme.rules.filter(effective_from__lte=day).order_by("-effective_from")
-    for rule in rules:
-        if rule.applies_to_existing or rule.effective_from <= approved:
-            return rule
-    return None
 
 
 def loan_check_rules(
@@ -354,18 +344,6 @@ def _require_active(loan: Loan) -> None:
         raise ValidationError(ledger.msg_no_balance(loan.status))
 
 
-def _disbursed_before_transfer(loan: Loan) -> int:
-    """What the offices a loan came from disbursed on it. A transferred-in loan starts its own
-    ledger (and its `disbursed` cache) at nought, but the approved amount it carries was already
-    paid out there: without this it could be disbursed in full a second time."""
-    total, origin_id = 0, loan.transferred_from_id
-    while origin_id is not None:
-        origin = Loan.objects.only("disbursed", "transferred_from").get(pk=origin_id)
-        total += origin.disbursed
-        origin_id = origin.transferred_from_id
-    return total
-
-
 @transaction.atomic
 def loan_disburse(
     *,
@@ -384,7 +362,7 @@ def loan_disburse(
     if loan.approved_on and value_date < loan.approved_on:
         raise ValidationError({"value_date": ledger.msg_disbursed_before_approval()})
     room = ledger.disbursement_room(
-        loan.approved_amount, loan.disbursed + _disbursed_before_transfer(loan)
+        loan.approved_amount, loan.disbursed + disbursed_before_transfer(loan)
     )
     if amount > room:
         raise ValidationError({"amount": ledger.msg_disbursements_exceed(room)})
@@ -403,27 +381,6 @@ def loan_disburse(
     )
     schedule_rebuild(loan)
     return entry
-
-
-@dataclass(frozen=True)
-class Balances:
-    outstanding: int
-    overdue: int
-    frozen: int
-
-    @property
-    def in_term(self) -> int:
-        return ledger.in_term(self.outstanding, self.overdue, self.frozen)
-
-
-def balances_on(loan: Loan, day: dt.date) -> Balances:
-    """The loan's principal balances at the end of a value date, from the ledger."""
-    sums = LoanTransaction.objects.filter(loan=loan, value_date__lte=day).aggregate(
-        o=Coalesce(Sum("d_outstanding"), 0),
-        v=Coalesce(Sum("d_overdue"), 0),
-        f=Coalesce(Sum("d_frozen"), 0),
-    )
-    return Balances(sums["o"], sums["v"], sums["f"])
 
 
 def _check_timeline(loan: Loan, value_date: dt.date, d_out: int, d_ovd: int, d_frz: int) -> None:
@@ -866,25 +823,7 @@ def _restore_extension(instalment: Instalment) -> None:
     instalment.save(update_fields=["extended_to"])
 
 
-# --- schedule, overdue, interest -----------------------------------------------------------------
-
-
-def equal_instalments(loan: Loan) -> list[tuple[int, dt.date, int]]:
-    """(seq, due date, principal): the disbursed principal in equal instalments from the first
-    disbursement to maturity, every programme.instalment_months; the last takes the remainder."""
-    first = loan.first_disbursed_on
-    assert first is not None, "a schedule starts at the first disbursement"
-    step = max(1, min(loan.programme.instalment_months, loan.term_months))
-    count = max(1, loan.term_months // step)
-    base = loan.disbursed // count
-    return [
-        (
-            seq,
-            add_months(first, loan.term_months if seq == count else seq * step),
-            base if seq < count else loan.disbursed - base * (count - 1),
-        )
-        for seq in range(1, count + 1)
-    ]
+# --- schedule and overdue ------------------------------------------------------------------------
 
 
 def schedule_rebuild(loan: Loan, plan: list[tuple[int, dt.date, int]] | None = None) -> None:
@@ -914,32 +853,6 @@ def _drop_instalments(instalments) -> None:
     instalments.exclude(pk__in=named).delete()
 
 
-def overdue_candidates(office: Office, up_to: dt.date):
-    """(loan id, principal that should be overdue on up_to, overdue now) for loans in arrears.
-
-    Principal should be overdue when it is outstanding but not covered by the instalments that
-    have not yet fallen due (an instalment due on D is overdue from D + 1); frozen principal is
-    already out of term.
-    """
-    not_due = (
-        Instalment.objects.filter(loan=OuterRef("pk"))
-        .filter(Q(extended_to__isnull=True, due_date__gte=up_to) | Q(extended_to__gte=up_to))
-        .values("loan")
-        .annotate(total=Sum("principal"))
-        .values("total")
-    )
-    return (
-        Loan.objects.filter(office=office, status=Loan.Status.ACTIVE, first_disbursed_on__lt=up_to)
-        .annotate(
-            target=Greatest(
-                Value(0), F("outstanding") - Coalesce(Subquery(not_due), Value(0)) - F("frozen")
-            )
-        )
-        .filter(target__gt=F("overdue"))
-        .values_list("pk", "target", "overdue")
-    )
-
-
 def loans_transfer_overdue(*, office: Office, up_to: dt.date, user=None) -> int:
     """Transfer to overdue, as of the day after each due date, every instalment that was
     neither paid nor extended. Runs daily up to the business date; idempotent per loan and day.
@@ -956,74 +869,6 @@ def loans_transfer_overdue(*, office: Office, up_to: dt.date, user=None) -> int:
         )
         count += 1
     return count
-
-
-def interest_paid_through(loan: Loan) -> dt.date | None:
-    """The date interest was last paid to (an unreversed payment), else the first disbursement."""
-    last = LoanTransaction.objects.filter(
-        loan=loan, kind=Kind.INTEREST_PAYMENT, reversed_by__isnull=True
-    ).aggregate(Max("value_date"))["value_date__max"]
-    return last or loan.first_disbursed_on
-
-
-def interest_payment_limit(loan: Loan, value_date: dt.date) -> int:
-    """The most an interest payment dated value_date may be: the interest due up to that date
-    and twelve months' interest ahead on the loan's balance (in term at its rate, overdue at the
-    multiplier, frozen at none), rounded once. A typo or a forged amount beyond it would post
-    interest no borrower owes; paying further ahead is a prepayment, not a typed amount."""
-    start = interest_paid_through(loan)
-    due = loan_interest_due(loan, start, value_date) if start is not None else 0
-    rule = loan_rate_on(loan, value_date)
-    if rule is None:
-        return due
-    ahead = value_date + dt.timedelta(days=12 * 30)
-    segment = (
-        value_date,
-        ahead,
-        loan.in_term,
-        loan.overdue,
-        _rate(loan, rule),
-        rule.overdue_multiplier,
-    )
-    return due + interest_over_segments([segment])
-
-
-def _rate(loan: Loan, rule: ProgrammeRule):
-    """The loan's monthly rate under a rule: the preferential one where the loan has it."""
-    if loan.preferential and rule.preferential_rate:
-        return rule.preferential_rate
-    return rule.monthly_rate
-
-
-def loan_interest_due(loan: Loan, start: dt.date, end: dt.date) -> int:
-    """Interest on [start, end): in-term principal at the loan's rate, overdue principal at the
-    overdue multiplier, frozen principal at none; balances and rates as the ledger and the rules
-    say on each day."""
-    if end <= start:
-        return 0
-    entries = list(
-        LoanTransaction.objects.filter(loan=loan, value_date__lt=end)
-        .order_by("value_date", "id")
-        .values_list("value_date", "d_outstanding", "d_overdue", "d_frozen")
-    )
-    rule_dates = list(
-        loan.programme.rules.filter(effective_from__gt=start, effective_from__lt=end).values_list(
-            "effective_from", flat=True
-        )
-    )
-    cuts = sorted({start, end, *rule_dates, *(d for d, *_ in entries if start < d < end)})
-    segments = []
-    for seg_start, seg_end in zip(cuts, cuts[1:], strict=False):
-        out = sum(e[1] for e in entries if e[0] <= seg_start)
-        ovd = sum(e[2] for e in entries if e[0] <= seg_start)
-        frz = sum(e[3] for e in entries if e[0] <= seg_start)
-        rule = loan_rate_on(loan, seg_start)
-        if rule is None:
-            continue
-        segments.append(
-            (seg_start, seg_end, out - ovd - frz, ovd, _rate(loan, rule), rule.overdue_multiplier)
-        )
-    return interest_over_segments(segments)
 
 
 # --- the office's business date and month close --------------------------------------------------

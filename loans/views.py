@@ -40,7 +40,14 @@ from .forms import (
     TransferForm,
 )
 from .models import Loan, TransactionKind
-from .selectors import get_entry_for_user, get_loan_for_user, loans_for_user
+from .selectors import (
+    get_entry_for_user,
+    get_loan_for_user,
+    interest_paid_through,
+    loan_interest_due,
+    loan_rate_on,
+    loans_for_user,
+)
 from .tables import LoanTable
 
 
@@ -59,10 +66,10 @@ class LoanListView(LoginRequiredMixin, TableListMixin, FilterView):
 
 def interest_due_now(loan: Loan) -> tuple[int, Any]:
     """Interest from the date it was last paid to the business date, and that start date."""
-    start = services.interest_paid_through(loan)
+    start = interest_paid_through(loan)
     if start is None:
         return 0, None
-    return services.loan_interest_due(loan, start, loan.office.business_date), start
+    return loan_interest_due(loan, start, loan.office.business_date), start
 
 
 @login_required
@@ -71,7 +78,7 @@ def loan_detail(request: PortalRequest, pk: int):
     role = request.access.role_in(loan.office)
     interest_due, interest_from = interest_due_now(loan)
     business_date = loan.office.business_date
-    rule = services.loan_rate_on(loan, business_date)
+    rule = loan_rate_on(loan, business_date)
     rate = None
     if rule is not None:
         rate = rule.preferential_rate if loan.preferential and rule.preferential_rate else None

@@ -31,7 +31,7 @@ from borrowers.models import (
     SavingsGroup,
     Village,
 )
-from loans import services
+from loans import selectors, services
 from loans.importer import (
     FIELD_LIMIT,
     FILES,
@@ -156,7 +156,7 @@ def assert_good_portfolio(office) -> None:
                loans.values() if loan.disbursed)  # fmt: skip
     # So the first daily overdue run finds no arrears the records do not show (L3's 2 M
     # overdue came in the file, as transfer T1 less the 3 M repaid after it).
-    assert not list(services.overdue_candidates(office, office.business_date))
+    assert not list(selectors.overdue_candidates(office, office.business_date))
     assert loans["L3"].overdue == 2 * M
     assert not loans["L6"].instalments.exists()
     assert Instalment.objects.filter(loan__office=office).count() == 10 + 6 + 6 + 10 + 10 + 10
@@ -317,7 +317,7 @@ def test_later_import_adds_history_to_imported_loans(office_a):
     # L1 keeps the instalments its records paid; P9 (before the next due date) is paid ahead.
     l1_schedule = [i.principal for i in l1.instalments.order_by("seq")]
     assert l1_schedule[:4] == [0, 5 * M, 0, 5 * M] and sum(l1_schedule) == 50 * M
-    assert not list(services.overdue_candidates(office_a, office_a.business_date))
+    assert not list(selectors.overdue_candidates(office_a, office_a.business_date))
 
 
 def test_loans_may_refer_to_households_already_in_the_database(office_a, household_a):

@@ -42,7 +42,7 @@ from borrowers.models import (
     SavingsGroup,
     Village,
 )
-from loans import services
+from loans import selectors, services
 from loans.models import Loan, LoanTransaction, Programme, add_months
 from loans.selectors import ledger_mismatches
 from reports.month_close import month_end
@@ -377,7 +377,7 @@ def _post_op(name, loan, when, pct, pick, common, world) -> str | None:
         services.loan_repay_principal(amount=_amount(loan.outstanding - loan.frozen, pct), **common)
     elif name == "interest":
         # Within what may be paid (due plus twelve months ahead), so the draw mostly posts.
-        limit = services.interest_payment_limit(loan, when)
+        limit = selectors.interest_payment_limit(loan, when)
         services.loan_pay_interest(amount=min(pct * 10_000 + pick, max(1, limit)), **common)
     elif name == "overdue":
         services.loan_transfer_to_overdue(amount=_amount(loan.in_term, pct), **common)
@@ -388,17 +388,17 @@ def _post_op(name, loan, when, pct, pick, common, world) -> str | None:
             **common,
         )
     elif name == "unfreeze":
-        if world.get("freeze_first") and services.balances_on(loan, when).frozen == 0:
+        if world.get("freeze_first") and selectors.balances_on(loan, when).frozen == 0:
             # A freeze seldom comes before an unfreeze of the same loan in a drawn timeline:
             # freeze part of it that day first, so that unfreezes are exercised at all.
-            on = services.balances_on(loan, when)
+            on = selectors.balances_on(loan, when)
             services.loan_freeze(
                 amount=_amount(on.outstanding - on.frozen, pct),
                 note="Hồ sơ khoanh nợ",
                 **dict(common, idempotency_key=key()),
             )
             name = "unfreeze after a freeze"
-        frozen = services.balances_on(loan, when).frozen
+        frozen = selectors.balances_on(loan, when).frozen
         services.loan_unfreeze(amount=_amount(frozen, pick % 100 + 1), **common)
     elif name == "write_off":
         services.loan_write_off(amount=_amount(loan.outstanding, pct), note="Thiên tai", **common)
