@@ -135,6 +135,40 @@ def balances_on(loan: Loan, day: dt.date) -> Balances:
     return Balances(sums["o"], sums["v"], sums["f"])
 
 
+# A later day on which the balances change, and by how much: (value date, d_outstanding,
+# d_overdue, d_frozen) summed over that day's entries.
+DayChange = tuple[dt.date, int, int, int]
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The balances at the end of a value date and every later day's change: what a posting
+    dated that day checks its amount against (`on`) and must leave valid on each later day."""
+
+    on: Balances
+    later: tuple[DayChange, ...]
+
+
+def timeline_from(loan: Loan, day: dt.date) -> Timeline:
+    """The loan's Timeline from `day`, in one query: its entries up to `day` fall in one group
+    (dated `day`), each later day in its own."""
+    rows = (
+        LoanTransaction.objects.filter(loan=loan)
+        .annotate(bucket=Greatest("value_date", Value(day)))
+        .values("bucket")
+        .annotate(o=Sum("d_outstanding"), v=Sum("d_overdue"), f=Sum("d_frozen"))
+        .order_by("bucket")
+        .values_list("bucket", "o", "v", "f")
+    )
+    on, later = Balances(0, 0, 0), []
+    for bucket, o, v, f in rows:
+        if bucket == day:
+            on = Balances(o, v, f)
+        else:
+            later.append((bucket, o, v, f))
+    return Timeline(on, tuple(later))
+
+
 def disbursed_before_transfer(loan: Loan) -> int:
     """What the offices a loan came from disbursed on it. A transferred-in loan starts its own
     ledger (and its `disbursed` cache) at nought, but the approved amount it carries was already

@@ -9,7 +9,7 @@ import re
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Max, Sum
+from django.db.models import Max
 from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -35,12 +35,13 @@ from .models import (
 )
 from .money import MAX_AMOUNT, amount_in_range
 from .selectors import (
-    balances_on,
+    Timeline,
     disbursed_before_transfer,
     equal_instalments,
     interest_payment_limit,
     overdue_candidates,
     rule_on,
+    timeline_from,
 )
 
 Kind = TransactionKind
@@ -287,6 +288,20 @@ def _check_amount(amount: int) -> None:
         )
 
 
+def _check_timeline(timeline: Timeline, value_date: dt.date, effect: ledger.Effect) -> None:
+    """A back-dated entry must leave the balances valid on its value date and on every later
+    day on which they change, not only today: no negative principal, overdue or frozen."""
+    d_out, d_ovd, d_frz = effect
+    start = timeline.on
+    out, ovd, frz = start.outstanding + d_out, start.overdue + d_ovd, start.frozen + d_frz
+    if not ledger.consistent(out, ovd, frz):
+        raise ValidationError({"value_date": ledger.msg_timeline_negative(value_date)})
+    for day, o, v, f in timeline.later:
+        out, ovd, frz = out + o, ovd + v, frz + f
+        if not ledger.consistent(out, ovd, frz):
+            raise ValidationError({"value_date": ledger.msg_timeline_negative(day)})
+
+
 def _post(
     loan: Loan,
     *,
@@ -297,11 +312,19 @@ def _post(
     idempotency_key: str,
     effect: ledger.Effect = ledger.NO_EFFECT,
     counted_kind: str | None = None,
+    timeline: Timeline | None = None,
     **extra,
 ) -> LoanTransaction:
-    """Append one entry and apply its effect (ledger.*_effect) to the (locked) loan's cache."""
+    """Append one entry and apply its effect (ledger.*_effect) to the (locked) loan's cache.
+
+    An entry that moves principal is checked against the ledger from its value date on: the
+    caller passes the timeline it already read for its amount check (the ledger is summed once
+    per posting), or it is read here."""
     d_outstanding, d_overdue, d_frozen = effect
-    _check_timeline(loan, value_date, d_outstanding, d_overdue, d_frozen)
+    if effect != ledger.NO_EFFECT:
+        if timeline is None:
+            timeline = timeline_from(loan, value_date)
+        _check_timeline(timeline, value_date, effect)
     loan.outstanding += d_outstanding
     loan.overdue += d_overdue
     loan.frozen += d_frozen
@@ -383,27 +406,6 @@ def loan_disburse(
     return entry
 
 
-def _check_timeline(loan: Loan, value_date: dt.date, d_out: int, d_ovd: int, d_frz: int) -> None:
-    """A back-dated entry must leave the balances valid on its value date and on every later
-    day on which they change, not only today: no negative principal, overdue or frozen."""
-    if not (d_out or d_ovd or d_frz):
-        return
-    days = (
-        LoanTransaction.objects.filter(loan=loan, value_date__gt=value_date)
-        .values("value_date")
-        .annotate(o=Sum("d_outstanding"), v=Sum("d_overdue"), f=Sum("d_frozen"))
-        .order_by("value_date")
-    )
-    start = balances_on(loan, value_date)
-    out, ovd, frz = start.outstanding + d_out, start.overdue + d_ovd, start.frozen + d_frz
-    for day in [None, *days]:
-        if day is not None:
-            out, ovd, frz = out + day["o"], ovd + day["v"], frz + day["f"]
-        if not ledger.consistent(out, ovd, frz):
-            when = day["value_date"] if day else value_date
-            raise ValidationError({"value_date": ledger.msg_timeline_negative(when)})
-
-
 @transaction.atomic
 def loan_repay_principal(
     *,
@@ -419,7 +421,8 @@ def loan_repay_principal(
     if entry:
         return entry
     _require_active(loan)
-    on = balances_on(loan, value_date)
+    timeline = timeline_from(loan, value_date)
+    on = timeline.on
     payable = ledger.repayable(on.outstanding, on.frozen)
     if amount > payable:
         raise ValidationError({"amount": ledger.msg_repayment_exceeds(payable)})
@@ -431,6 +434,7 @@ def loan_repay_principal(
         user=user,
         idempotency_key=idempotency_key,
         effect=ledger.repayment_effect(amount, on.outstanding, on.overdue, on.frozen),
+        timeline=timeline,
         reference=reference,
     )
 
@@ -492,7 +496,8 @@ def loan_transfer_to_overdue(
     if entry:
         return entry
     _require_active(loan)
-    in_term = balances_on(loan, value_date).in_term
+    timeline = timeline_from(loan, value_date)
+    in_term = timeline.on.in_term
     if amount > in_term:
         raise ValidationError({"amount": ledger.msg_overdue_exceeds_in_term(in_term)})
     return _post(
@@ -503,6 +508,7 @@ def loan_transfer_to_overdue(
         user=user,
         idempotency_key=idempotency_key,
         effect=ledger.transfer_to_overdue_effect(amount),
+        timeline=timeline,
         instalment=instalment,
         reference=reference,
     )
@@ -574,7 +580,8 @@ def loan_freeze(
     _require_active(loan)
     if not note.strip():
         raise ValidationError({"note": ledger.msg_freeze_without_dossier()})
-    on = balances_on(loan, value_date)
+    timeline = timeline_from(loan, value_date)
+    on = timeline.on
     if amount > ledger.repayable(on.outstanding, on.frozen):
         raise ValidationError({"amount": ledger.msg_freeze_exceeds()})
     return _post(
@@ -585,6 +592,7 @@ def loan_freeze(
         user=user,
         idempotency_key=idempotency_key,
         effect=ledger.freeze_effect(amount, on.outstanding, on.overdue, on.frozen),
+        timeline=timeline,
         note=note,
     )
 
@@ -602,7 +610,8 @@ def loan_unfreeze(
     loan, entry = _begin(loan, Kind.UNFREEZE, idempotency_key, value_date, amount)
     if entry:
         return entry
-    if amount > balances_on(loan, value_date).frozen:
+    timeline = timeline_from(loan, value_date)
+    if amount > timeline.on.frozen:
         raise ValidationError({"amount": ledger.msg_unfreeze_exceeds()})
     return _post(
         loan,
@@ -612,6 +621,7 @@ def loan_unfreeze(
         user=user,
         idempotency_key=idempotency_key,
         effect=ledger.unfreeze_effect(amount),
+        timeline=timeline,
         note=note,
     )
 
@@ -633,7 +643,8 @@ def loan_write_off(
     if entry:
         return entry
     _require_active(loan)
-    on = balances_on(loan, value_date)
+    timeline = timeline_from(loan, value_date)
+    on = timeline.on
     if amount > on.outstanding:
         raise ValidationError({"amount": ledger.msg_write_off_exceeds()})
     return _post(
@@ -644,6 +655,7 @@ def loan_write_off(
         user=user,
         idempotency_key=idempotency_key,
         effect=ledger.write_off_effect(amount, on.outstanding, on.overdue, on.frozen),
+        timeline=timeline,
         note=note,
         reference=reference,
     )

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from borrowers.models import Household, HouseholdCategory
 from loans import selectors, services
@@ -567,6 +568,59 @@ def test_back_dated_entry_may_not_make_a_later_day_negative(active_loan, staff_a
     with refused("balances negative on 01/06/2021: date it later.", field="value_date"):
         post(services.loan_repay_principal, active_loan, staff_a, 5_000_000, D(2021, 3, 1))
     assert Loan.objects.get(pk=active_loan.pk).outstanding == 2_000_000
+
+
+def ledger_sums(queries: CaptureQueriesContext) -> list[str]:
+    """The captured queries that sum the ledger (the replayed-key and latest-entry lookups read
+    it without summing)."""
+    return [
+        q["sql"]
+        for q in queries.captured_queries
+        if 'FROM "loans_loantransaction"' in q["sql"] and "SUM(" in q["sql"]
+    ]
+
+
+def test_a_repayment_sums_the_ledger_once(active_loan, staff_a):
+    """Its amount check (the balances on its value date) and its check of every later day read
+    one sum of the ledger, not one each (and a third for the balances again)."""
+    post(services.loan_repay_principal, active_loan, staff_a, 1_000_000, D(2021, 6, 1))
+    with CaptureQueriesContext(connection) as queries:
+        post(services.loan_repay_principal, active_loan, staff_a, 2_000_000, D(2021, 3, 1))
+    assert len(ledger_sums(queries)) == 1, ledger_sums(queries)
+    assert fresh(active_loan).outstanding == 47_000_000
+    assert not ledger_mismatches()
+
+
+@pytest.mark.parametrize(
+    "operation", ["disburse", "overdue", "freeze", "unfreeze", "write_off", "reverse"]
+)
+def test_every_posting_sums_the_ledger_once(household_a, staff_a, manager_a, hn, operation):
+    loan = services.loan_apply(
+        household=household_a,
+        programme=hn,
+        amount=50_000_000,
+        term_months=60,
+        applied_on=D(2021, 1, 5),
+        user=staff_a,
+    )
+    services.loan_approve(loan=loan, user=manager_a, approved_on=D(2021, 1, 10))
+    post(services.loan_disburse, loan, staff_a, 40_000_000, D(2021, 1, 15))
+    post(services.loan_freeze, loan, staff_a, 1_000_000, D(2021, 2, 1), note="QĐ 5")
+    later = post(services.loan_repay_principal, loan, staff_a, 1_000_000, D(2021, 6, 1))
+    fn, kwargs = {
+        "disburse": (services.loan_disburse, {"amount": 5_000_000}),
+        "overdue": (services.loan_transfer_to_overdue, {"amount": 2_000_000}),
+        "freeze": (services.loan_freeze, {"amount": 2_000_000, "note": "QĐ 6"}),
+        "unfreeze": (services.loan_unfreeze, {"amount": 1_000_000}),
+        "write_off": (services.loan_write_off, {"amount": 2_000_000, "note": "Death"}),
+        "reverse": (services.loan_reverse, {"entry": later}),
+    }[operation]
+    if operation != "reverse":
+        kwargs["loan"] = loan
+    with CaptureQueriesContext(connection) as queries:
+        fn(value_date=D(2021, 6, 1), user=staff_a, idempotency_key=key(), **kwargs)
+    assert len(ledger_sums(queries)) == 1, ledger_sums(queries)
+    assert not ledger_mismatches()
 
 
 def test_a_loan_transferred_back_does_not_break_the_numbering(
