@@ -63,7 +63,7 @@ def _labels() -> dict[str, str]:
 
 
 def difference_labels(table: str, code: str, name: str, key: str) -> dict[str, str]:
-    """A Difference (reports.services) in words: its table ("month.by_commune" → "By commune (the
+    """A Difference (reports.selectors) in words: its table ("month.by_commune" → "By commune (the
     month)"), its row (name, and code where the code means something to a reader) and figure."""
     breakdown = table.removeprefix("month.")
     title = str(SHEET_TITLES.get(breakdown, pgettext("report", "Totals")))

@@ -16,17 +16,26 @@ up to as_of, rolled up with GROUPING SETS on each loan's programme, commune, org
 group; or, when a month-end snapshot before the period exists (reports.snapshots, taken when a
 month is closed), from the snapshot's rolled-up balances plus what changed since. Both give the
 same figures (tests/reports).
+
+A report run's figures are read here too, in one snapshot with the ledger position
+(`snapshot_figures`, which the build stores), and a finished run is compared with today's ledger
+(`report_run_compare`).
 """
 
 import datetime as dt
+from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils.translation import gettext as _
+
+from loans.models import LoanTransaction
 
 from .delta import can_share, delta_figure_rows
 from .figures import ADDITIVE_KEYS, FIGURE_KEYS, ROLL_FORWARD_TERMS
-from .models import MonthEndSnapshot
+from .models import MonthEndSnapshot, ReportRun
 from .periods import month_ends_through
 from .periods import month_start as month_start  # its old home: callers import it from here too
 from .snapshots import snapshot_before
@@ -329,3 +338,82 @@ def month_reopenings(*, office, limit: int = 12) -> list[dict]:
         }
         for event, meta in zip(events, metadata, strict=True)
     ]
+
+
+# --- A finished run against today's ledger ------------------------------------------------------
+
+
+def snapshot_figures(run: ReportRun) -> tuple[int, dict, dict]:
+    """Ledger position, period figures and month figures, all from one snapshot."""
+    outer = connection.in_atomic_block  # in a test's transaction: that one is the snapshot
+    with transaction.atomic():
+        if not outer:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        position = LoanTransaction.objects.aggregate(position=Max("id"))["position"] or 0
+        figures = report_figures(office=run.office, start=run.start, as_of=run.as_of)
+        month = report_figures(
+            office=run.office,
+            start=month_start(start=run.start, as_of=run.as_of),
+            as_of=run.as_of,
+        )
+    return position, figures, month
+
+
+@dataclass(frozen=True)
+class Difference:
+    table: str  # "totals", "by_programme", … ; "month.totals" for the month's figures
+    code: str
+    name: str
+    key: str
+    old: int
+    new: int
+
+    @property
+    def change(self) -> int:
+        return self.new - self.old
+
+
+@dataclass
+class Comparison:
+    run: ReportRun
+    ledger_position_then: int | None
+    ledger_position_now: int
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.differences)
+
+
+def _diff(prefix: str, old: dict, new: dict) -> list[Difference]:
+    found = [
+        Difference(f"{prefix}totals", "", "", key, old["totals"][key], new["totals"][key])
+        for key in FIGURE_KEYS
+        if old["totals"][key] != new["totals"][key]
+    ]
+    for table in BREAKDOWNS:
+        before = {row["code"]: row for row in old[table]}
+        after = {row["code"]: row for row in new[table]}
+        for code in sorted(before.keys() | after.keys()):
+            a, b = before.get(code, {}), after.get(code, {})
+            name = b.get("name") or a.get("name") or ""
+            for key in FIGURE_KEYS:
+                if a.get(key, 0) != b.get(key, 0):
+                    found.append(
+                        Difference(prefix + table, code, name, key, a.get(key, 0), b.get(key, 0))
+                    )
+    return found
+
+
+def report_run_compare(*, run: ReportRun) -> Comparison:
+    """Rebuild a done run's figures from today's ledger and list what differs (a back-dated
+    entry, a reversal in a closed period re-opened since, …)."""
+    if run.status != ReportRun.Status.DONE:
+        raise ValidationError(_("Only a finished report run can be compared."))
+    position, figures, month = snapshot_figures(run)
+    comparison = Comparison(run, run.ledger_position, position)
+    comparison.differences = _diff("", run.figures or {}, figures)
+    if run.month_figures is not None:
+        comparison.differences += _diff("month.", run.month_figures, month)
+    return comparison

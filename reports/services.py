@@ -1,4 +1,5 @@
-"""Report runs: request, build (by a Celery task), retry, compare.
+"""Report runs: request, build (by a Celery task), retry. (Comparing a finished run with today's
+ledger is a read: reports.selectors.report_run_compare.)
 
 A build claims its run with a conditional UPDATE (queued → running, or a running run whose
 heartbeat went stale because its worker died), computes the figures in one REPEATABLE READ
@@ -19,23 +20,18 @@ two builds writing it, even if the silent worker was only slow.
 import datetime as dt
 import logging
 import threading
-from dataclasses import dataclass, field
 
 from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loans.models import LoanTransaction
-
-from .figures import FIGURE_KEYS
 from .models import ReportRun
-from .periods import month_start
 from .rendering import render_pdf_pages, render_xlsx
-from .selectors import BREAKDOWNS, report_figures
+from .selectors import snapshot_figures
 
 logger = logging.getLogger(__name__)
 
@@ -243,23 +239,6 @@ def _claim(run_id: int) -> _Claim | None:
     return _Claim(run_id, attempt)
 
 
-def _snapshot_figures(run: ReportRun) -> tuple[int, dict, dict]:
-    """Ledger position, period figures and month figures, all from one snapshot."""
-    outer = connection.in_atomic_block  # in a test's transaction: that one is the snapshot
-    with transaction.atomic():
-        if not outer:
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        position = LoanTransaction.objects.aggregate(position=Max("id"))["position"] or 0
-        figures = report_figures(office=run.office, start=run.start, as_of=run.as_of)
-        month = report_figures(
-            office=run.office,
-            start=month_start(start=run.start, as_of=run.as_of),
-            as_of=run.as_of,
-        )
-    return position, figures, month
-
-
 class _Heartbeat:
     """Beats the claimed run's heartbeat from a thread while the build works, including inside
     a single long step. The thread has its own database connection (Django's are per thread)
@@ -309,7 +288,7 @@ def _build(run: ReportRun, claim: _Claim) -> ReportRun | None:
     run_id = run.pk
     try:
         claim.progress(5, _("Computing the figures"))
-        position, figures, month = _snapshot_figures(run)
+        position, figures, month = snapshot_figures(run)
         run.ledger_position = position
         claim.progress(30, _("Rendering the PDF"))
         pdf, pages = render_pdf_pages(figures, office=run.office, run=run, month_figures=month)
@@ -344,65 +323,3 @@ def _build(run: ReportRun, claim: _Claim) -> ReportRun | None:
             progress_message=_("Failed"),
         )
         raise
-
-
-# --- Compare -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Difference:
-    table: str  # "totals", "by_programme", … ; "month.totals" for the month's figures
-    code: str
-    name: str
-    key: str
-    old: int
-    new: int
-
-    @property
-    def change(self) -> int:
-        return self.new - self.old
-
-
-@dataclass
-class Comparison:
-    run: ReportRun
-    ledger_position_then: int | None
-    ledger_position_now: int
-    differences: list[Difference] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.differences)
-
-
-def _diff(prefix: str, old: dict, new: dict) -> list[Difference]:
-    found = [
-        Difference(f"{prefix}totals", "", "", key, old["totals"][key], new["totals"][key])
-        for key in FIGURE_KEYS
-        if old["totals"][key] != new["totals"][key]
-    ]
-    for table in BREAKDOWNS:
-        before = {row["code"]: row for row in old[table]}
-        after = {row["code"]: row for row in new[table]}
-        for code in sorted(before.keys() | after.keys()):
-            a, b = before.get(code, {}), after.get(code, {})
-            name = b.get("name") or a.get("name") or ""
-            for key in FIGURE_KEYS:
-                if a.get(key, 0) != b.get(key, 0):
-                    found.append(
-                        Difference(prefix + table, code, name, key, a.get(key, 0), b.get(key, 0))
-                    )
-    return found
-
-
-def report_run_compare(*, run: ReportRun) -> Comparison:
-    """Rebuild a done run's figures from today's ledger and list what differs (a back-dated
-    entry, a reversal in a closed period re-opened since, …)."""
-    if run.status != Status.DONE:
-        raise ValidationError(_("Only a finished report run can be compared."))
-    position, figures, month = _snapshot_figures(run)
-    comparison = Comparison(run, run.ledger_position, position)
-    comparison.differences = _diff("", run.figures or {}, figures)
-    if run.month_figures is not None:
-        comparison.differences += _diff("month.", run.month_figures, month)
-    return comparison

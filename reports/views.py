@@ -39,6 +39,7 @@ from .selectors import (
     get_run_for_user,
     month_reopenings,
     outstanding_by_month,
+    report_run_compare,
     runs_for_user,
 )
 
@@ -223,7 +224,7 @@ def run_compare(request: PortalRequest, pk: int):
     if run.status != ReportRun.Status.DONE:
         raise Http404
     run = ReportRun.objects.select_related("office").defer("pdf", "xlsx").get(pk=run.pk)
-    comparison = services.report_run_compare(run=run)
+    comparison = report_run_compare(run=run)
     differences = [
         (difference_labels(d.table, d.code, d.name, d.key), d) for d in comparison.differences[:300]
     ]

@@ -14,7 +14,7 @@ from django.utils import timezone, translation
 
 from loans import services as loan_services
 from loans.models import LoanTransaction
-from reports import services
+from reports import selectors, services
 from reports.models import FinishedRunError, ReportRun
 from tests.conftest import key, refused
 
@@ -172,7 +172,7 @@ def test_monthly_packs_are_claimed_once(office_a, manager_a):
 
 
 def test_compare_reports_a_back_dated_entry(done_run, active_loan, staff_a):
-    unchanged = services.report_run_compare(run=done_run)
+    unchanged = selectors.report_run_compare(run=done_run)
     assert not unchanged.changed and unchanged.differences == []
 
     loan_services.loan_repay_principal(
@@ -182,7 +182,7 @@ def test_compare_reports_a_back_dated_entry(done_run, active_loan, staff_a):
         user=staff_a,
         idempotency_key=key(),
     )
-    comparison = services.report_run_compare(run=done_run)
+    comparison = selectors.report_run_compare(run=done_run)
     assert comparison.changed
     assert comparison.ledger_position_now > comparison.ledger_position_then
     totals = {d.key: (d.old, d.new) for d in comparison.differences if d.table == "totals"}
@@ -218,7 +218,7 @@ def test_a_failed_run_can_be_retried(
     assert run.figures is None and run.pdf is None and run.xlsx is None
 
     with refused("Only a finished report run can be compared."):
-        services.report_run_compare(run=run)
+        selectors.report_run_compare(run=run)
 
     settings.TEMPLATES = templates  # repaired
     with django_capture_on_commit_callbacks(execute=True):
