@@ -127,7 +127,7 @@ else:
 
     OWNER_DATABASE, APP_DATABASE = embedded_databases()
 # The processes that change the schema or bypass its triggers connect as the owner: migrate and
-# the role setup; the synthetic benchmark loader (replica mode, see loans/synthetic.py); and the
+# the role setup; the synthetic benchmark loader (replica mode, see seeding/synthetic.py); and the
 # test run, which creates and migrates its own database (its tests connect as the application
 # role where the roles are the point). Everything else connects as the application role.
 OWNER_COMMANDS = {"migrate", "setup_db_roles", "seed_synthetic"}

@@ -1,6 +1,6 @@
 """Names and places of the demo office: Đan Phượng district (Hanoi) before the 2025 reform.
 
-Plain data used by loans.demo to build a realistic, deterministic portfolio.
+Plain data used by seeding.demo to build a realistic, deterministic portfolio.
 """
 
 OFFICE_CODE = "DP"

@@ -24,12 +24,12 @@ import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from borrowers import demo_data as data
+from loans import ledger
+from loans.interest import round_vnd
+from loans.kinds import TransactionKind as Kind
+from loans.models import add_months
 
-from . import ledger
-from .interest import round_vnd
-from .kinds import TransactionKind as Kind
-from .models import add_months
+from . import demo_data as data
 
 SEED = 20210615
 M = 1_000_000

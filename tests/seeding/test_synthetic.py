@@ -8,7 +8,7 @@ from borrowers.citizen_id import validate_citizen_id
 from borrowers.models import Household, HouseholdCategory
 from loans.models import Loan, LoanTransaction
 from loans.selectors import ledger_mismatches, overdue_candidates
-from loans.synthetic import seed_office
+from seeding.synthetic import seed_office
 
 pytestmark = pytest.mark.django_db(transaction=False)
 

@@ -14,10 +14,10 @@ from django.db import transaction
 
 from borrowers.models import Chapter, Commune, Household, Office, OfficeMembership, SavingsGroup
 from borrowers.selectors import household_search
-from loans.demo import DemoBuilder
 from loans.models import ClosedMonth, Loan, Programme
 from loans.selectors import ledger_mismatches
 from reports.selectors import figures_for_period, roll_forward_holds, rows_sum_to_totals
+from seeding.demo import DemoBuilder
 
 M = 1_000_000
 

@@ -1,4 +1,4 @@
-"""Seed a province-sized synthetic office for benchmarks (bulk COPY; see loans/synthetic.py)."""
+"""Seed a province-sized synthetic office for benchmarks (bulk COPY; see seeding/synthetic.py)."""
 
 import datetime as dt
 import resource
@@ -6,7 +6,7 @@ import resource
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from loans.synthetic import SeedRefused, seed_office
+from seeding.synthetic import SeedRefused, seed_office
 
 
 class Command(BaseCommand):
