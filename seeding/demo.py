@@ -23,6 +23,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 
 from loans import ledger
 from loans.interest import round_vnd
@@ -30,6 +31,7 @@ from loans.kinds import TransactionKind as Kind
 from loans.models import add_months
 
 from . import demo_data as data
+from .programmes import ProgrammeTerms
 
 SEED = 20210615
 M = 1_000_000
@@ -64,19 +66,9 @@ TURNS = {
     "HMTN": 200,
     "NOXH": 15,
 }
-RATES = {
-    "HN": Decimal("0.55"),
-    "HCN": Decimal("0.66"),
-    "HMTN": Decimal("0.6875"),
-    "GQVL": Decimal("0.66"),
-    "HSSV": Decimal("0.55"),
-    "NSVS": Decimal("0.75"),
-    "XKLD": Decimal("0.715"),
-    "NOXH": Decimal("0.5"),
-}
-# Caps as loans.0003 seeds them (per worker for GQVL, per work for NSVS), in units of U.
-CAPS = dict.fromkeys(RATES, 1000) | {"HSSV": 1500, "NSVS": 100, "NOXH": 8000}
 CATEGORY_PROGRAMME = {"poor": "HN", "near_poor": "HCN", "recently_out": "HMTN"}
+# The terms the demo draws from (the import refuses any above the programme's maximum); rates,
+# caps and the months between instalments are the programmes' own (ProgrammeRule, Programme).
 TERMS = {
     "HN": [48, 60, 60, 84, 120, 120],
     "HCN": [48, 60, 60, 84, 120, 120],
@@ -86,7 +78,6 @@ TERMS = {
     "XKLD": [36, 36, 48],
     "NOXH": [180, 240, 300],
 }
-STEP = {"NOXH": 12}  # months between instalments; 6 otherwise
 
 # Kinds, in the order they are posted when several fall on one loan on one day.
 ORDER = {
@@ -192,15 +183,30 @@ def _months(first: dt.date, last: dt.date) -> int:
 
 
 class DemoBuilder:
-    def __init__(self, old_scale: float = 1.0, turn_scale: float = 1.0):
+    def __init__(
+        self,
+        old_scale: float = 1.0,
+        turn_scale: float = 1.0,
+        terms: ProgrammeTerms | None = None,
+    ):
         self.rng = random.Random(SEED)
         self.old_scale = old_scale
         self.turn_scale = turn_scale
+        self._terms = terms
         self.communes: list[dict] = []
         self.villages: list[dict] = []
         self.groups: list[dict] = []
         self.households: list[Household] = []
         self.loans: list[Loan] = []
+
+    @cached_property
+    def terms(self) -> ProgrammeTerms:
+        """The programmes' rules, read when first needed (places and households need none)."""
+        return self._terms or ProgrammeTerms()
+
+    def cap_u(self, programme: str, day: dt.date) -> int:
+        """The programme's cap on a day (per worker for GQVL, per work for NSVS), in units of U."""
+        return self.terms.on(programme, day).max_amount // U
 
     # --- places, groups, households ---------------------------------------------------------
 
@@ -308,8 +314,11 @@ class DemoBuilder:
         self.loans.append(loan)
         return loan
 
-    def amount_u(self, programme: str, scale: float, workers: int = 1, works: int = 1) -> int:
-        """A typical amount for the programme, in units of U, scaled and within its cap."""
+    def amount_u(
+        self, programme: str, scale: float, on: dt.date, workers: int = 1, works: int = 1
+    ) -> int:
+        """A typical amount for the programme, in units of U, scaled and within its cap on a
+        day."""
         rng = self.rng
         if programme == "NSVS":
             return works * rng.choice([80, 90, 100, 100])
@@ -319,7 +328,7 @@ class DemoBuilder:
             base = rng.randint(5, 14) * 50 + (workers - 1) * 150
         else:
             base = rng.randint(6, 16) * 50
-        cap = CAPS[programme] * (workers if programme == "GQVL" else 1)
+        cap = self.cap_u(programme, on) * (workers if programme == "GQVL" else 1)
         return max(100, min(cap, round(base * scale / 10) * 10))
 
     def build_turns(self) -> None:
@@ -361,7 +370,7 @@ class DemoBuilder:
                 elif programme == "NSVS":
                     works = _weighted(rng, [(1, 30), (2, 70)])
                 amount = self.amount_u(
-                    programme, self.turn_scale, workers=max(workers, 1), works=works or 1
+                    programme, self.turn_scale, approved, workers=max(workers, 1), works=works or 1
                 )
                 term = rng.choice(TERMS[programme])
                 loan = self.new_loan(
@@ -432,7 +441,10 @@ class DemoBuilder:
             offset = rng.randint(0, max(0, horizon - term - 1))
         start = add_months(FIRST_MONTH, offset)
         day = _day(household, start.year, start.month)
-        amount = self.amount_u(programme, self.old_scale, workers=max(workers, 1), works=works or 1)
+        # The cap on the first disbursement's day (the approval, drawn below, is days before).
+        amount = self.amount_u(
+            programme, self.old_scale, day, workers=max(workers, 1), works=works or 1
+        )
         loan = self.new_loan(
             household,
             programme,
@@ -444,7 +456,7 @@ class DemoBuilder:
             works=works,
         )
         loan.add(day, "disbursement", amount * U)
-        self.repay_by_schedule(loan, day, amount, term, STEP.get(programme, 6))
+        self.repay_by_schedule(loan, day, amount, term, self.terms.instalment_months[programme])
         return loan
 
     def repay_by_schedule(self, loan: Loan, first: dt.date, amount: int, term: int, step: int):
@@ -555,10 +567,11 @@ class DemoBuilder:
             if not diff:
                 break
             loan = rng.choice(gqvl)
+            cap = self.terms.on(loan.programme, loan.approved_on).max_amount  # per worker
             if diff > 0 and loan.workers < 6:
                 loan.workers += 1
                 diff -= 1
-            elif diff < 0 and loan.workers > 1 and loan.amount <= (loan.workers - 1) * 100 * M:
+            elif diff < 0 and loan.workers > 1 and loan.amount <= (loan.workers - 1) * cap:
                 loan.workers -= 1
                 diff += 1
 
@@ -579,7 +592,7 @@ class DemoBuilder:
                 break
             loan = rng.choice(adjustable)
             amount = loan.amount // U
-            cap = CAPS[loan.programme] * max(1, loan.workers)
+            cap = self.cap_u(loan.programme, loan.approved_on) * max(1, loan.workers)
             room = cap - amount if diff > 0 else amount - 100
             step = min(abs(diff), room, 50)
             if step <= 0:
@@ -640,7 +653,8 @@ class DemoBuilder:
             entries = sorted(loan.entries, key=lambda e: (e.value_date, ORDER[e.kind]))
             effects = [_effect(e) for e in entries]
             first = entries[0].value_date
-            rate = RATES[loan.programme] / 100
+            # The rate of the rule in force at approval.
+            rate = self.terms.on(loan.programme, loan.approved_on).monthly_rate / 100
             balance, i, paid_to = 0, 0, first
             year, month = first.year, first.month
             while True:
@@ -772,14 +786,15 @@ class DemoBuilder:
 
 def build_demo_tables() -> dict[str, list[dict[str, str]]]:
     """The demo portfolio as import tables. Deterministic: the same tables on every call."""
+    terms = ProgrammeTerms()
     # Calibrate the typical amounts on a first draw so the adjustments stay small.
-    probe = DemoBuilder().build_principal()
+    probe = DemoBuilder(terms=terms).build_principal()
     opening = sum(ln.balance(START - dt.timedelta(days=1)) for ln in probe.loans)
     turns = [ln for ln in probe.loans if ln.role == "turn" and ln.adjustable]
     fixed = probe.in_period("disbursement") - probe.in_period("disbursement", turns)
     old_scale = TARGETS["opening"] / opening
     turn_scale = (TARGETS["disbursed"] - fixed) / probe.in_period("disbursement", turns)
-    builder = DemoBuilder(old_scale=old_scale, turn_scale=turn_scale).build_principal()
+    builder = DemoBuilder(old_scale=old_scale, turn_scale=turn_scale, terms=terms).build_principal()
     builder.fix_workers()
     builder.fix_disbursed()
     builder.fix_collected()
