@@ -19,6 +19,7 @@ class Terms:
     """One rule's terms."""
 
     monthly_rate: Decimal  # % a month
+    overdue_multiplier: Decimal  # of the rate, on overdue principal
     max_amount: int  # VND; per worker or per work where the programme's outcome counts them
     max_term_months: int
 
@@ -41,6 +42,7 @@ class ProgrammeTerms:
             self._terms.setdefault(code, []).append(
                 Terms(
                     monthly_rate=rule.monthly_rate,
+                    overdue_multiplier=rule.overdue_multiplier,
                     max_amount=rule.max_amount,
                     max_term_months=rule.max_term_months,
                 )

@@ -54,6 +54,8 @@ from loans.ledger import (
 from loans.models import Programme, TransactionKind, add_months
 from loans.selectors import ledger_mismatches
 
+from .programmes import ProgrammeTerms
+
 M = 1_000_000
 EARLIEST = dt.date(2015, 2, 1)  # programme rules start on 1 Jan 2015
 
@@ -92,11 +94,8 @@ PROGRAMME_MIX = {
     "ordinary": [("GQVL", 45), ("NSVS", 35), ("HSSV", 12), ("XKLD", 4), ("NOXH", 4)],
 }  # fmt: skip
 CATEGORIES = [("poor", 30), ("near_poor", 30), ("recently_out", 15), ("ordinary", 25)]
-# Monthly rate in millionths (0.55 %/month = 5,500 ppm) and the terms each programme allows.
-RATE_PPM = {
-    "HN": 5500, "HCN": 6600, "HMTN": 6875, "GQVL": 6600, "HSSV": 5500, "NSVS": 7500,
-    "XKLD": 7150, "NOXH": 5000,
-}  # fmt: skip
+# The terms the seeder draws from, within every programme rule's maximum (checked against the
+# rules before seeding); rates and the months between instalments are the programmes' own.
 TERMS = {
     "HN": [36, 48, 60, 84, 120], "HCN": [36, 48, 60, 84, 120], "HMTN": [36, 48, 60],
     "GQVL": [24, 36, 48, 60, 120], "HSSV": [60, 84, 120], "NSVS": [36, 48, 60],
@@ -546,7 +545,8 @@ def _seed_loans(cursor, rng, office, people: People, n_loans, n_entries, bd, chu
     if n_loans == 0:
         return counts
     programmes = dict(Programme.objects.values_list("code", "id"))
-    steps = dict(Programme.objects.values_list("code", "instalment_months"))
+    terms = ProgrammeTerms()
+    terms.refuse_longer_terms(TERMS, EARLIEST, bd)
     mixes = {}
     for cat, mix in PROGRAMME_MIX.items():
         mixes[cat] = ([c for c, _ in mix], _cum([w for _, w in mix]))
@@ -557,7 +557,7 @@ def _seed_loans(cursor, rng, office, people: People, n_loans, n_entries, bd, chu
     loan_sizes = _split(n_loans, n_chunks)
     # Disbursed loans get at least one entry; about 1 % are still only applied or approved.
     undisbursed_share = 0.01
-    sim = LoanSimulator(rng, office, bd, programmes, steps)
+    sim = LoanSimulator(rng, office, bd, programmes, terms)
     next_loan = loan_first
     next_entry = entry_first
     entries_left = n_entries
@@ -677,13 +677,14 @@ DISB, INT, REP, REST, TTO, FRZ, WO, REV_INT, REV_REP = range(9)
 class LoanSimulator:
     """Builds one loan's history with exactly k ledger entries and writes them as COPY text."""
 
-    def __init__(self, rng, office, bd, programmes, steps) -> None:
+    def __init__(self, rng, office, bd, programmes, terms: ProgrammeTerms) -> None:
         self.rng = rng
         self.office_id = office.pk
         self.code = office.code
         self.bd = bd
         self.bd_ord = bd.toordinal()
-        self.steps = steps
+        self.terms = terms
+        self.steps = terms.instalment_months
         self.dates = Dates()
         self.inst_pos = 0  # instalments generated in this chunk
 
@@ -860,11 +861,18 @@ class LoanSimulator:
         plan.status = ledger.settle_status(last, plan.outstanding, plan.disbursed, False)
         return plan
 
+    def _rates(self, code: str, approved_on: dt.date) -> tuple[int, int]:
+        """The rule in force at approval: its monthly rate in millionths (0.55 %/month =
+        5,500 ppm) and its overdue multiplier in per cent (1.30 = 130); both exact, as the rule
+        stores them with four and two decimals."""
+        terms = self.terms.on(code, approved_on)
+        return int(terms.monthly_rate * 10_000), int(terms.overdue_multiplier * 100)
+
     def _post_all(self, plan, events, loan_id, first_entry, k, code, inst_pos, out) -> None:
         out_ = ov = fr = 0
         disbursed = 0
         last_interest = events[0][0]
-        rate = RATE_PPM[code]
+        rate, overdue_pct = self._rates(code, plan.approved_on)
         entry_id = first_entry
         iso = self.dates.iso
         prefix = f"syn:{self.code}:"
@@ -897,7 +905,7 @@ class LoanSimulator:
             elif what == INT:
                 days = max(1, day - last_interest)
                 in_term = ledger.in_term(out_, ov, fr)
-                a = (in_term * rate * days + ov * rate * 13 // 10 * days) // (30 * M)
+                a = (in_term * rate * days + ov * rate * overdue_pct // 100 * days) // (30 * M)
                 a = max(a // 100 * 100, 1000)
                 last_interest = day
                 emit("interest_payment", "interest_payment", day, a, 0, 0, 0)
