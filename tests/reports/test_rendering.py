@@ -5,7 +5,7 @@ and communes that matter most and adds up the others in one "see the workbook" r
 keeps every row.
 
 The demo is seeded once for this module inside a transaction rolled back at the end (as
-tests/loans/test_demo.py does); everything is checked in one test so pytest-xdist seeds it once.
+tests/seeding/test_demo.py does); everything is checked in one test so pytest-xdist seeds it once.
 """
 
 import datetime as dt
