@@ -1,7 +1,7 @@
 """The ledger's rulebook: what each entry does to a loan's balances, pure.
 
 Functions over integers, no database: the services (loans.services) post one entry at a time
-with them, the import (loans.importer) and the synthetic seeder (seeding.synthetic) simulate whole
+with them, the import (seeding.importer) and the synthetic seeder (seeding.synthetic) simulate whole
 histories with them. A rule or a refusal text changed here changes for all three.
 
 An entry's effect is a triple (d_outstanding, d_overdue, d_frozen), as LoanTransaction stores it;

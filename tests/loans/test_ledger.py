@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from loans import ledger, services
-from loans.importer import import_portfolio, read_portfolio
 from loans.ledger import Kind
 from loans.models import Loan, LoanStatus, LoanTransaction
 from loans.selectors import ledger_mismatches
+from seeding.importer import import_portfolio, read_portfolio
 
 from ..conftest import key
 
@@ -280,7 +280,7 @@ def test_refusal_to_reverse_names_the_rule():
 # --- round trip: what the services post, exported in the import format and imported into a
 # second office, is the same book entry by entry and balance by balance
 
-GOOD = Path(__file__).parent / "import_fixtures" / "good"
+GOOD = Path(__file__).parent.parent / "seeding" / "import_fixtures" / "good"
 # After the fixture's last entry (26/05/2021) and before the business date (15/06/2021): a
 # back-dated service posting leaves later entries split as they were, the import re-splits them.
 ROUND_TRIP_START = dt.date(2021, 5, 27)

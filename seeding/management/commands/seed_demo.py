@@ -11,13 +11,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from borrowers.models import Chapter, Commune, Office, OfficeMembership, Organisation
-from loans.importer import ImportFailed, import_portfolio
 from loans.models import Loan
 from reports.month_close import month_close_history
 from reports.periods import previous_month
 from reports.selectors import figures_for_period
 from seeding import demo_data
 from seeding.demo import AS_OF, START, build_demo_tables
+from seeding.importer import ImportFailed, import_portfolio
 
 PASSWORD = "demo1234"
 ROLES = {"staff": "staff", "manager": "manager", "auditor": "auditor"}

@@ -32,16 +32,16 @@ from borrowers.models import (
     Village,
 )
 from loans import selectors, services
-from loans.importer import (
+from loans.models import ClosedMonth, Instalment, Loan, LoanTransaction, Programme, ProgrammeRule
+from loans.money import MAX_AMOUNT
+from loans.selectors import ledger_mismatches
+from seeding.importer import (
     FIELD_LIMIT,
     FILES,
     ImportFailed,
     import_portfolio,
     read_portfolio,
 )
-from loans.models import ClosedMonth, Instalment, Loan, LoanTransaction, Programme, ProgrammeRule
-from loans.money import MAX_AMOUNT
-from loans.selectors import ledger_mismatches
 
 from ..conftest import key
 from ..factories import VillageFactory
@@ -1168,7 +1168,7 @@ def test_command_reports_a_broken_folder_as_errors_not_a_traceback(
 def test_command_turns_an_unexpected_fault_into_a_clean_error(office_a, monkeypatch):
     """Whatever escapes the importer's own checks (a fault of ours) still ends the command with a
     one-line error and status 1, and --traceback still shows its cause."""
-    from loans.management.commands import import_portfolio as command
+    from seeding.management.commands import import_portfolio as command
 
     def fault(**kwargs):
         raise RuntimeError("boom\nmore detail")

@@ -1,30 +1,19 @@
-"""Portfolio import (docs/import-format.md).
-
-`read_portfolio` turns a folder of CSV files or one XLSX workbook into plain tables of strings;
-`import_portfolio` validates every row in memory with the rules the services apply (simulating each
-loan's balances entry by entry, in integers), and only if nothing is wrong writes everything with
-bulk inserts in one transaction. The per-entry services are not called in a loop: an office's
-history is 100,000+ entries and must load in seconds, so the simulation computes the ledger
-effects (d_outstanding, d_overdue, d_frozen, counted_kind), the statuses and the refusals with the
-rulebook the services post with (`loans.ledger`).
+"""Checking a portfolio's rows (docs/import-format.md) against the office's data and with the rules
+the services apply, in memory: every file's rows go through one loop (header, control characters,
+key, duplicates, the file's own row check), each error recorded as "file:row: column: message";
+then each loan's entries are simulated in integers with the rulebook the services post with
+(`loans.ledger`): the ledger effects (d_outstanding, d_overdue, d_frozen, counted_kind), the
+statuses and the refusals. Nothing here writes; .write does, when nothing was wrong.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
 import datetime as dt
-import io
 import re
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
-import pghistory
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from borrowers.citizen_id import validate_citizen_id
@@ -44,27 +33,23 @@ from borrowers.models import (
 )
 from borrowers.services import check_date_of_birth
 from branch_portal.templatetags.money import group_thousands
-
-from . import ledger
-from .models import (
-    CACHED_FIELDS,
+from loans import ledger
+from loans.models import (
     MAX_TERM_MONTHS,
     MAX_WORKERS_EMPLOYED,
     MAX_WORKS_BUILT,
     ClosedMonth,
-    Instalment,
     Loan,
     LoanTransaction,
     Programme,
     TransactionKind,
 )
-from .money import MAX_AMOUNT
-from .selectors import equal_instalments
-from .services import loan_check_rules, schedule_rebuild
+from loans.money import MAX_AMOUNT
+from loans.services import loan_check_rules
+
+from .read import FILES, UNNAMED, control_character, cut, quote
 
 Kind = TransactionKind
-FILES = ("communes", "villages", "groups", "borrowers", "loans", "transactions")
-BATCH = 5000
 
 # file: (columns that must be present, columns that may be absent or empty)
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -89,7 +74,6 @@ IMPORT_KINDS = (
     Kind.WRITE_OFF,
     Kind.REVERSAL,
 )
-UNNAMED = ""  # the key under which values beyond the header row are kept
 WHOLE = re.compile(r"[0-9]+")
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -108,8 +92,8 @@ ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #   category_year_in_range             the years written are clamped to STORED_CATEGORY_YEARS,
 #                                      and every loan date is from FIRST_HISTORY_DATE on
 #   loan_disbursed_in_range,           the simulation: disbursements never above the approved
-#   loan_balances_consistent           amount; _Book.apply refuses impossible balances
-#   loan_outstanding_in_range          _Book.apply: outstanding beyond MAX_AMOUNT (a disbursement
+#   loan_balances_consistent           amount; Book.apply refuses impossible balances
+#   loan_outstanding_in_range          Book.apply: outstanding beyond MAX_AMOUNT (a disbursement
 #                                      onto a balance transferred in) is an error of the entry
 #   entry_effects_in_range             each effect is at most its entry's amount (a reversal's,
 #                                      its target's)
@@ -121,17 +105,6 @@ ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # year, and categories are stored from 1995 (the Bank for the Poor's first year); no entry
 # precedes its loan's approval. Dates of birth have their own bound (from 1900).
 FIRST_HISTORY_DATE = dt.date(STORED_CATEGORY_YEARS[0], 1, 1)
-# Characters in one CSV field. The longest column holds 500 (purpose): a longer value is reported
-# on its column by the column's own check, a far longer one (a broken quote swallowing the rest of
-# the file, a 20 MB cell) by the reader, before it is held in memory as a row.
-FIELD_LIMIT = 10_000
-# Control characters (C0, DEL, C1): PostgreSQL cannot store NUL, and the others are noise from a
-# broken export that would also break the one-error-per-line output. Tab and line breaks are only
-# whitespace in the free-text columns (names have their whitespace collapsed; a purpose may span
-# lines, as a spreadsheet cell may).
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-CONTROL_BUT_WHITESPACE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-FREE_TEXT = frozenset({"name", "full_name", "head_name", "purpose"})
 # The column that names a row of each file: a refused row's key, so rows referring to it are not
 # reported again.
 KEYS = {
@@ -142,14 +115,6 @@ KEYS = {
     "loans": "loan_number",
     "transactions": "reference",
 }
-
-
-class ImportFailed(Exception):
-    """Nothing was imported; `errors` lists every problem as "file:row: column: message"."""
-
-    def __init__(self, errors: list[str]):
-        self.errors = errors
-        super().__init__("\n".join(errors))
 
 
 @dataclass
@@ -169,184 +134,12 @@ class ImportSummary:
         ]
 
 
-# --- reading -----------------------------------------------------------------------------------
-
-
-def read_portfolio(path) -> dict[str, list[dict[str, str]]]:
-    """A folder of `<file>.csv` files or one XLSX workbook with a sheet per file. Values are
-    stripped strings; a file or sheet that is absent gives []. Header row = row 1."""
-    path = Path(path)
-    if path.is_dir():
-        tables = {name: _read_csv(path / f"{name}.csv") for name in FILES}
-        present = (path / "transactions.csv").exists()
-    elif path.is_file() and path.suffix.lower() == ".xlsx":
-        tables, present = _read_xlsx(path)
-    else:
-        raise ImportFailed(
-            [f"{path}:0: -: " + _("Give a folder of CSV files or an .xlsx workbook.")]
-        )
-    if not present:
-        raise ImportFailed(
-            ["transactions.csv:1: -: " + _("The file is missing; every import needs it.")]
-        )
-    return tables
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    label = path.name
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImportFailed(
-            [f"{label}:0: -: " + _("The file cannot be read (%(e)s).") % {"e": exc.strerror or exc}]
-        ) from exc
-    data = data.removeprefix(codecs.BOM_UTF8)  # here, so that offsets below are the file's
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # The line of the first bad byte: it is the row, unless a quoted value spans lines.
-        line = data[: exc.start].count(b"\n") + 1
-        raise ImportFailed(
-            [
-                f"{label}:{line}: -: "
-                + _("The file is not UTF-8 text (byte 0x%(b)02X); save it as UTF-8.")
-                % {"b": data[exc.start]}
-            ]
-        ) from exc
-    rows: list[list[str]] = []
-    with _field_size_limit(FIELD_LIMIT):
-        reader = csv.reader(io.StringIO(text, newline=""))
-        try:
-            for values in reader:
-                rows.append(values)
-        except csv.Error as exc:
-            number = len(rows) + 1  # the row being read when the reader gave up
-            if "field larger than field limit" in str(exc):
-                message = _("A value is longer than %(n)s characters.") % {
-                    "n": group_thousands(FIELD_LIMIT)
-                }
-            else:
-                message = _("The row cannot be read as CSV (%(e)s).") % {"e": exc}
-            raise ImportFailed([f"{label}:{number}: -: {message}"]) from exc
-    return _as_dicts(label, rows)
-
-
-@contextmanager
-def _field_size_limit(limit: int):
-    """csv.field_size_limit is process-wide: set it for this read, then give the old one back."""
-    previous = csv.field_size_limit(limit)
-    try:
-        yield
-    finally:
-        csv.field_size_limit(previous)
-
-
-def _cell(value, column: str) -> str:
-    """An XLSX cell as the text a CSV would hold."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int) and column in ("citizen_id", "reference", "loan_number"):
-        # A spreadsheet that took the ID for a number dropped its leading zeros.
-        return f"{value:012d}" if column == "citizen_id" else str(value)
-    return str(value)
-
-
-def _read_xlsx(path: Path) -> tuple[dict[str, list[dict[str, str]]], bool]:
-    import openpyxl
-
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise ImportFailed([f"{path.name}:0: -: " + _("Not a readable XLSX workbook.")]) from exc
-    tables: dict[str, list[dict[str, str]]] = {}
-    try:
-        for name in FILES:
-            if name not in workbook.sheetnames:
-                tables[name] = []
-                continue
-            try:
-                raw = list(workbook[name].iter_rows(values_only=True))
-            except Exception as exc:  # a damaged sheet, a cell openpyxl cannot convert
-                raise ImportFailed(
-                    [f"{name}.csv:0: -: " + _("The sheet cannot be read from the workbook.")]
-                ) from exc
-            header = [_cell(v, "").strip() for v in raw[0]] if raw else []
-            rows = [header] + [
-                [_cell(v, header[i] if i < len(header) else "") for i, v in enumerate(r)]
-                for r in raw[1:]
-            ]
-            tables[name] = _as_dicts(f"{name}.csv", rows if raw else [])
-        present = "transactions" in workbook.sheetnames
-    finally:
-        workbook.close()
-    return tables, present
-
-
-def _as_dicts(label: str, rows: list[list[str]]) -> list[dict[str, str]]:
-    """The rows of a file or sheet that is there. One without even a header row (zero bytes,
-    blank lines, an empty sheet) is refused: it is what a failed export or an interrupted copy
-    leaves, and taking it for "no rows" would import the other files without it. A header alone
-    is a file with no rows, which the format allows (docs/import-format.md)."""
-    if not any(value.strip() for values in rows for value in values):
-        raise ImportFailed(
-            [f"{label}:1: -: " + _("The file is empty: it needs at least its header row.")]
-        )
-    header = [h.strip() for h in rows[0]]
-    named = [h for h in header if h]
-    duplicates = sorted({h for h in named if named.count(h) > 1})
-    if duplicates:
-        raise ImportFailed(
-            [
-                f"{label}:1: {_quote(h)}: " + _("The column appears more than once.")
-                for h in duplicates
-            ]
-        )
-    body = rows[1:]
-    while body and not any(v.strip() for v in body[-1]):
-        body.pop()  # spreadsheets leave empty rows at the end
-    result = []
-    for values in body:
-        row = dict.fromkeys(named, "")
-        extra = []
-        for i, value in enumerate(values):
-            value = value.strip()
-            if i < len(header) and header[i]:
-                row[header[i]] = value
-            elif value:
-                extra.append(value)
-        if extra:
-            row[UNNAMED] = ", ".join(extra)
-        result.append(row)
-    return result
-
-
 # --- validation helpers ------------------------------------------------------------------------
 
 
 class _Bad(Exception):
     def __init__(self, column: str, message: str):
         self.column, self.message = column, message
-
-
-def _cut(value: str, limit: int = 40) -> str:
-    """A value as a message quotes it: a message names the value, it does not carry a 20 MB one."""
-    return value if len(value) <= limit else value[:limit] + "…"
-
-
-def _quote(value: str) -> str:
-    """A value quoted bare in a message: cut short, control characters written as escapes, so
-    that every error stays one line."""
-    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", _cut(value))
 
 
 def _text(row, column, *, max_length, required=True, name=False) -> str:
@@ -367,7 +160,7 @@ def _whole(row, column, *, low=1, high=MAX_AMOUNT, default=None, out_of_range=No
     if not value and default is not None:
         return default
     if not WHOLE.fullmatch(value):
-        raise _Bad(column, _("%(v)r is not a whole number.") % {"v": _cut(value)})
+        raise _Bad(column, _("%(v)r is not a whole number.") % {"v": cut(value)})
     digits = value.lstrip("0") or "0"
     too_large = len(digits) > len(str(high)) or int(digits) > high
     if out_of_range is not None and (too_large or int(digits) < low):
@@ -390,7 +183,7 @@ def _date(row, column, *, earliest: dt.date | None = FIRST_HISTORY_DATE) -> dt.d
         day = dt.date.fromisoformat(value)
     except ValueError:
         raise _Bad(
-            column, _("%(v)r is not a date written YYYY-MM-DD.") % {"v": _cut(value)}
+            column, _("%(v)r is not a date written YYYY-MM-DD.") % {"v": cut(value)}
         ) from None
     if earliest is not None and day < earliest:
         raise _Bad(column, _("The date is before %(d)s.") % {"d": earliest.strftime("%d/%m/%Y")})
@@ -410,7 +203,7 @@ class _Certified:
 
 
 @dataclass
-class _Entry:
+class Entry:
     """A ledger entry in the simulation: an existing one (pk) or one from the file (row)."""
 
     reference: str
@@ -428,11 +221,11 @@ class _Entry:
     reversed: bool = False
     failed: bool = False
     done: bool = False
-    target: _Entry | None = None
+    target: Entry | None = None
 
 
 @dataclass
-class _Book:
+class Book:
     """A loan's balances as the simulation walks through its entries."""
 
     approved_amount: int
@@ -449,7 +242,7 @@ class _Book:
     def in_term(self) -> int:
         return ledger.in_term(self.outstanding, self.overdue, self.frozen)
 
-    def apply(self, entry: _Entry) -> bool:
+    def apply(self, entry: Entry) -> bool:
         """Apply the entry's effect; False if the balances are then ones no loan may have
         (loan_balances_consistent, loan_outstanding_in_range)."""
         self.outstanding += entry.d_outstanding
@@ -464,134 +257,7 @@ class _Book:
         )
 
 
-def schedule_from_records(
-    plan: list[tuple[int, dt.date, int]],
-    entries: list[_Entry],
-    *,
-    disbursed: int,
-    fallen_due_by: dt.date,
-) -> list[tuple[int, dt.date, int]]:
-    """The schedule of an imported loan (docs/decisions/0007): the due dates of the equal plan;
-    an instalment that fell due by the import is what the records show repaid (or written off)
-    since the one before, so the import invents no arrears the paper records do not show (those
-    come as transfer_to_overdue entries); the rest of the principal is spread equally over the
-    instalments still to come, or, for a loan already past maturity, added to its last one."""
-    reductions = sorted(
-        (e.value_date, -e.d_outstanding)
-        for e in entries
-        if e.counted_kind in (Kind.PRINCIPAL_REPAYMENT, Kind.WRITE_OFF) and not e.failed
-    )
-    past = [(seq, due) for seq, due, _principal in plan if due <= fallen_due_by]
-    future = [(seq, due) for seq, due, _principal in plan if due > fallen_due_by]
-    schedule, scheduled, index, paid = [], 0, 0, 0
-    for seq, due in past:
-        while index < len(reductions) and reductions[index][0] <= due:
-            paid += reductions[index][1]
-            index += 1
-        principal = max(0, min(paid, disbursed) - scheduled)
-        schedule.append((seq, due, principal))
-        scheduled += principal
-    rest = disbursed - scheduled
-    if not future:
-        seq, due, principal = schedule[-1]
-        schedule[-1] = (seq, due, principal + rest)
-        return schedule
-    base = rest // len(future)
-    for position, (seq, due) in enumerate(future, start=1):
-        schedule.append(
-            (seq, due, base if position < len(future) else rest - base * (len(future) - 1))
-        )
-    return schedule
-
-
-# --- the import --------------------------------------------------------------------------------
-
-
-def import_portfolio(*, office: Office, tables: dict[str, list[dict[str, str]]], user=None):
-    """Validate everything, then write everything, or raise ImportFailed with every error."""
-    context = {"command": "import_portfolio", "office": office.code}
-    if user is not None:
-        context["user"] = user.pk
-    with transaction.atomic(), pghistory.context(**context):
-        _define_trigger_settings()
-        # One import at a time per office; and the business date as it is now.
-        office = Office.objects.select_for_update().get(pk=office.pk)
-        importer = _Importer(office, user)
-        importer.load_existing(tables)
-        importer.check(tables)
-        if importer.errors:
-            raise ImportFailed(importer.error_lines())
-        importer.write()
-        _analyze_loaded_tables()
-    return importer.summary
-
-
-def _analyze_loaded_tables() -> None:
-    """Fresh planner statistics after a bulk load: the first reports read these tables right
-    away, before autovacuum has looked (and inside the import's transaction it never would);
-    without them PostgreSQL 18 plans the figures query as nested loops that run for minutes."""
-    tables = [
-        model._meta.db_table
-        for model in (Household, HouseholdCategory, SavingsGroup, Loan, Instalment, LoanTransaction)
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {', '.join(tables)}")
-
-
-def _define_trigger_settings() -> None:
-    """Define pgtrigger's ignore list (empty) for this transaction unless a caller set it.
-
-    The history triggers read it with CURRENT_SETTING inside an EXCEPTION block: when it is
-    undefined, every inserted row raises and catches an error, which makes bulk inserts of history-
-    tracked rows (households, loans) ten times slower and worse than linear. Defined, nothing
-    changes but the speed: the triggers still fire and still record every row (with this import's
-    pghistory context).
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('pgtrigger.ignore', '{}', true) "
-            "WHERE COALESCE(current_setting('pgtrigger.ignore', true), '') = ''"
-        )
-
-
-def _copy_value(value) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    return '"' + str(value).replace('"', '""') + '"'
-
-
-def _copy(model, columns: tuple[str, ...], rows) -> int:
-    """COPY rows (tuples in the order of columns) into the model's table.
-
-    The two biggest tables of an import (ledger entries and instalments, 100,000+ rows each) go
-    in this way rather than through bulk_create: building that many model instances costs more
-    than the database's work. Neither table is history-tracked; their triggers fire as usual.
-    """
-    buffer = io.StringIO()
-    count = 0
-    for row in rows:
-        buffer.write(",".join(map(_copy_value, row)))
-        buffer.write("\n")
-        count += 1
-    if not count:
-        return 0
-    buffer.seek(0)
-    sql = (
-        f"COPY {model._meta.db_table} ({', '.join(columns)}) "
-        "FROM STDIN WITH (FORMAT csv, NULL '\\N')"
-    )
-    with connection.cursor() as cursor:
-        cursor.cursor.copy_expert(sql, buffer)
-    return count
-
-
-class _Importer:
+class Checker:
     def __init__(self, office: Office, user):
         self.office = office
         self.user = user
@@ -624,7 +290,7 @@ class _Importer:
                 self.error(name, 1, column, _("The column is missing."))
                 self.broken.add(name)
         for column in sorted(columns - set(required) - set(optional)):
-            self.error(name, 1, _quote(column), _("Unknown column."))
+            self.error(name, 1, quote(column), _("Unknown column."))
             self.broken.add(name)
         if name in self.broken:
             return []  # one error for the header, not one per row and per reference
@@ -644,17 +310,15 @@ class _Importer:
     def has_control_characters(self, name, number, row, columns) -> bool:
         found = False
         for column in columns:
-            value = row.get(column) or ""
-            pattern = CONTROL_BUT_WHITESPACE if column in FREE_TEXT else CONTROL
-            match = pattern.search(value)
-            if match:
+            character = control_character(column, row.get(column) or "")
+            if character:
                 found = True
                 self.error(
                     name,
                     number,
                     column,
                     _("The value contains the control character U+%(c)04X; remove it.")
-                    % {"c": ord(match.group())},
+                    % {"c": ord(character)},
                 )
         return found
 
@@ -708,8 +372,8 @@ class _Importer:
             .values_list("month", flat=True)
         ).first()
         loan_numbers = {loan.pk: loan.number for loan in self.loans.values()}
-        self.entries: dict[str, _Entry] = {}  # by reference
-        self.loan_entries: dict[str, list[_Entry]] = defaultdict(list)
+        self.entries: dict[str, Entry] = {}  # by reference
+        self.loan_entries: dict[str, list[Entry]] = defaultdict(list)
         reversed_ids = set()
         existing = LoanTransaction.objects.filter(office=office).values_list(
             "pk",
@@ -739,7 +403,7 @@ class _Importer:
             rev_id,
             rev_ref,
         ) in existing.order_by("value_date", "pk").iterator(chunk_size=20000):
-            entry = _Entry(
+            entry = Entry(
                 reference=ref,
                 loan_key=loan_numbers[loan_id],
                 kind=kind,
@@ -787,7 +451,7 @@ class _Importer:
                 number,
                 column,
                 _("%(v)s appears again (first on row %(r)s).")
-                % {"v": _quote(value), "r": seen[value]},
+                % {"v": quote(value), "r": seen[value]},
             )
             return True
         seen[value] = number
@@ -803,7 +467,7 @@ class _Importer:
                 number,
                 column,
                 _("%(v)s is not known (neither in %(f)s.csv nor already imported).")
-                % {"v": _quote(value), "f": target},
+                % {"v": quote(value), "f": target},
             )
         return None
 
@@ -920,7 +584,7 @@ class _Importer:
                         "organisation",
                         _("%(v)r is not one of %(codes)s.")
                         % {
-                            "v": _cut(row.get("organisation", "")),
+                            "v": cut(row.get("organisation", "")),
                             "codes": ", ".join(self.organisations),
                         },
                     )
@@ -978,7 +642,7 @@ class _Importer:
                 full_name = _text(row, "full_name", max_length=200, name=True)
                 sex = row.get("sex", "")
                 if sex not in Sex.values:
-                    raise _Bad("sex", _("%(v)r is neither M nor F.") % {"v": _cut(sex)})
+                    raise _Bad("sex", _("%(v)r is neither M nor F.") % {"v": cut(sex)})
                 born = _date(row, "date_of_birth", earliest=None)
                 try:  # from 1900, an adult on the business date: the services' own rule
                     check_date_of_birth(born, on=self.business_date)
@@ -999,7 +663,7 @@ class _Importer:
                     raise _Bad(
                         "category",
                         _("%(v)r is not one of %(codes)s.")
-                        % {"v": _cut(category), "codes": ", ".join(Category.values)},
+                        % {"v": cut(category), "codes": ", ".join(Category.values)},
                     )
                 phone = _text(row, "phone", max_length=20, required=False)
                 village_code = _text(row, "village_code", max_length=20)
@@ -1061,7 +725,7 @@ class _Importer:
     def check_loans(self, rows) -> None:
         seen: dict = {}
         rules_memo: dict = {}
-        self.books: dict[str, _Book] = {}
+        self.books: dict[str, Book] = {}
         for number, row in rows:
             key = row.get("loan_number", "")
             try:
@@ -1073,7 +737,7 @@ class _Importer:
                 if programme is None:
                     raise _Bad(
                         "programme",
-                        _("%(v)r is not a programme code.") % {"v": _cut(row.get("programme", ""))},
+                        _("%(v)r is not a programme code.") % {"v": cut(row.get("programme", ""))},
                     )
                 group_code = _text(row, "group_code", max_length=20, required=False)
                 amount = _whole(row, "approved_amount")
@@ -1156,7 +820,7 @@ class _Importer:
             )
             self.loans[key] = loan
             self.new["loans"].append(loan)
-            self.books[key] = _Book(approved_amount=amount, approved_on=approved_on)
+            self.books[key] = Book(approved_amount=amount, approved_on=approved_on)
 
     def rule_errors(self, number: int, exc: ValidationError) -> None:
         columns = {"amount": "approved_amount", "term_months": "term_months"}
@@ -1182,7 +846,7 @@ class _Importer:
                     raise _Bad(
                         "kind",
                         _("%(v)r is not one of %(codes)s.")
-                        % {"v": _cut(kind), "codes": ", ".join(IMPORT_KINDS)},
+                        % {"v": cut(kind), "codes": ", ".join(IMPORT_KINDS)},
                     )
                 value_date = _date(row, "value_date")
                 amount = _whole(row, "amount")
@@ -1225,7 +889,7 @@ class _Importer:
                 self.error("transactions", number, bad.column, bad.message)
                 self.bad["transactions"].add(ref)
                 continue
-            entry = _Entry(
+            entry = Entry(
                 reference=ref,
                 loan_key=loan_key,
                 kind=kind,
@@ -1246,7 +910,7 @@ class _Importer:
             book = self.books.get(loan_key)
             if book is None:  # a loan already in the database gets more history
                 loan = self.loans[loan_key]
-                book = _Book(
+                book = Book(
                     approved_amount=loan.approved_amount,
                     approved_on=loan.approved_on or loan.applied_on,
                     transferred=loan.transferred_from_id is not None,
@@ -1260,7 +924,7 @@ class _Importer:
                 else:
                     self.post(book, entry)
 
-    def replay(self, book: _Book, entry: _Entry) -> None:
+    def replay(self, book: Book, entry: Entry) -> None:
         change = ledger.disbursed_change(entry.kind, entry.counted_kind, entry.amount)
         if change:
             book.disbursed += change
@@ -1281,7 +945,7 @@ class _Importer:
             )  # fmt: skip
         entry.done = True
 
-    def post(self, book: _Book, entry: _Entry) -> None:
+    def post(self, book: Book, entry: Entry) -> None:
         before = replace(book)  # the book as it was, should the entry be refused after its effect
         try:
             self.effect(book, entry)
@@ -1307,7 +971,7 @@ class _Importer:
             entry.target.reversed = True
         entry.done = True
 
-    def effect(self, book: _Book, entry: _Entry) -> None:
+    def effect(self, book: Book, entry: Entry) -> None:
         """Check the entry against the balances on its value date and set its ledger effect, as
         loans.services does for each kind."""
         amount, kind = entry.amount, entry.kind
@@ -1344,13 +1008,13 @@ class _Importer:
             kind, amount, book.outstanding, book.overdue, book.frozen
         )
 
-    def reversal_effect(self, book: _Book, entry: _Entry) -> None:
+    def reversal_effect(self, book: Book, entry: Entry) -> None:
         target = self.entries.get(entry.reverses)
         if target is None:
             if entry.reverses not in self.bad["transactions"]:
                 raise _Bad(
                     "reverses",
-                    _("No entry has the reference %(r)s.") % {"r": _quote(entry.reverses)},
+                    _("No entry has the reference %(r)s.") % {"r": quote(entry.reverses)},
                 )
             raise _Bad("reverses", _("The entry it cancels is itself in error."))
         if target.loan_key != entry.loan_key:
@@ -1388,136 +1052,3 @@ class _Importer:
         entry.d_outstanding, entry.d_overdue, entry.d_frozen = ledger.reversal_effect(
             target.d_outstanding, target.d_overdue, target.d_frozen
         )
-
-    # writing
-
-    def write(self) -> None:
-        new, office = self.new, self.office
-        user_id = self.user.pk if self.user is not None else None
-        created = self.summary.created
-        for model, name in (
-            (Commune, "communes"),
-            (Village, "villages"),
-            (Chapter, "chapters"),
-            (SavingsGroup, "groups"),
-            (Household, "households"),
-        ):
-            model.objects.bulk_create(new[name], batch_size=BATCH)
-        created["communes"] = len(new["communes"])
-        created["villages"] = len(new["villages"])
-        created["groups"] = len(new["groups"])
-        created["borrowers"] = len(new["households"])
-        now = timezone.now()
-        _copy(
-            HouseholdCategory,
-            ("household_id", "year", "category", "recorded_by_id", "recorded_at"),
-            ((h.pk, year, category, user_id, now) for h, year, category in new["categories"]),
-        )
-
-        first_approval: dict[int, dt.date] = {}
-        for loan in new["loans"]:
-            day = first_approval.get(id(loan.household))
-            if day is None or loan.approved_on < day:
-                first_approval[id(loan.household)] = loan.approved_on
-        for membership in new["memberships"]:
-            # A member since the first loan the history shows, else since the business date.
-            membership.joined_on = first_approval.get(id(membership.household), self.business_date)
-        GroupMembership.objects.bulk_create(new["memberships"], batch_size=BATCH)
-
-        for loan in new["loans"]:
-            self.set_balances(loan, self.books[loan.number])
-        Loan.objects.bulk_create(new["loans"], batch_size=BATCH)
-        created["loans"] = len(new["loans"])
-
-        entries = [e for es in self.loan_entries.values() for e in es if e.row is not None]
-        entries.sort(key=lambda e: e.row)
-        # Ids first, so that a reversal can point at its entry within the same COPY.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence('loans_loantransaction', 'id')) "
-                "FROM generate_series(1, %s)",
-                [len(entries)],
-            )
-            for entry, (pk,) in zip(entries, cursor.fetchall(), strict=True):
-                entry.pk = pk
-        _copy(
-            LoanTransaction,
-            (
-                "id",
-                "office_id",
-                "loan_id",
-                "kind",
-                "counted_kind",
-                "value_date",
-                "amount",
-                "d_outstanding",
-                "d_overdue",
-                "d_frozen",
-                "reverses_id",
-                "reference",
-                "idempotency_key",
-                "note",
-                "posted_by_id",
-                "posted_at",
-            ),
-            (
-                (
-                    e.pk,
-                    office.pk,
-                    self.loans[e.loan_key].pk,
-                    e.kind,
-                    e.counted_kind,
-                    e.value_date,
-                    e.amount,
-                    e.d_outstanding,
-                    e.d_overdue,
-                    e.d_frozen,
-                    e.target.pk if e.target is not None else None,
-                    e.reference,
-                    self.key_prefix + e.reference,
-                    "",
-                    user_id,
-                    now,
-                )
-                for e in entries
-            ),
-        )
-        created["transactions"] = len(entries)
-
-        self.write_schedules()
-
-    def set_balances(self, loan: Loan, book: _Book) -> None:
-        loan.outstanding = book.outstanding
-        loan.overdue = book.overdue
-        loan.frozen = book.frozen
-        loan.disbursed = book.disbursed
-        loan.first_disbursed_on = book.first_disbursed_on
-        loan.status = book.status
-
-    def schedule(self, loan: Loan) -> list[tuple[int, dt.date, int]]:
-        return schedule_from_records(
-            equal_instalments(loan),
-            self.loan_entries[loan.number],
-            disbursed=loan.disbursed,
-            fallen_due_by=self.office.business_date,
-        )
-
-    def write_schedules(self) -> None:
-        """Instalments from the records (schedule_from_records): written at once for the new
-        loans, through services.schedule_rebuild for loans already in the database."""
-        instalments = []
-        for loan in self.new["loans"]:
-            if loan.first_disbursed_on is None or loan.disbursed == 0:
-                continue
-            for seq, due, principal in self.schedule(loan):
-                instalments.append((loan.pk, seq, due, principal, None))
-        _copy(Instalment, ("loan_id", "seq", "due_date", "principal", "extended_to"), instalments)
-        new_loans = {loan.number for loan in self.new["loans"]}
-        for loan_key, book in self.books.items():
-            if loan_key in new_loans:
-                continue
-            loan = self.loans[loan_key]
-            self.set_balances(loan, book)
-            loan.save(update_fields=list(CACHED_FIELDS))
-            has_schedule = loan.first_disbursed_on is not None and loan.disbursed != 0
-            schedule_rebuild(loan, self.schedule(loan) if has_schedule else None)

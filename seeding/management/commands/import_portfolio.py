@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from borrowers.models import Office
-from loans.importer import ImportFailed, import_portfolio, read_portfolio
+from seeding.importer import ImportFailed, import_portfolio, read_portfolio
 
 
 class Command(BaseCommand):
