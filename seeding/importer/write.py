@@ -1,12 +1,12 @@
-"""Writing a checked portfolio, all in the import's one transaction: the organisation and the
-households with bulk_create (they are history-tracked and few), the categories, ledger entries and
-instalments, 100,000+ rows each, with COPY; then each loan's schedule from its records.
+"""Writing a checked portfolio, all in the import's one transaction: the organisation, the
+households and the loans with bulk_create; the categories, ledger entries and instalments (100,000+
+rows each in an office's history) with COPY (seeding.bulk), since building that many model
+instances costs more than the database's work; then each loan's schedule from its records.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
 
 import pghistory
 from django.db import connection, transaction
@@ -26,6 +26,7 @@ from loans.models import CACHED_FIELDS, Instalment, Loan, LoanTransaction, Trans
 from loans.selectors import equal_instalments
 from loans.services import schedule_rebuild
 
+from ..bulk import copy_rows, reserve_ids
 from .check import Book, Checker, Entry, ImportSummary
 from .read import ImportFailed
 
@@ -82,43 +83,6 @@ def _define_trigger_settings() -> None:
         )
 
 
-def _copy_value(value) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    return '"' + str(value).replace('"', '""') + '"'
-
-
-def _copy(model, columns: tuple[str, ...], rows) -> int:
-    """COPY rows (tuples in the order of columns) into the model's table.
-
-    The two biggest tables of an import (ledger entries and instalments, 100,000+ rows each) go
-    in this way rather than through bulk_create: building that many model instances costs more
-    than the database's work. Neither table is history-tracked; their triggers fire as usual.
-    """
-    buffer = io.StringIO()
-    count = 0
-    for row in rows:
-        buffer.write(",".join(map(_copy_value, row)))
-        buffer.write("\n")
-        count += 1
-    if not count:
-        return 0
-    buffer.seek(0)
-    sql = (
-        f"COPY {model._meta.db_table} ({', '.join(columns)}) "
-        "FROM STDIN WITH (FORMAT csv, NULL '\\N')"
-    )
-    with connection.cursor() as cursor:
-        cursor.cursor.copy_expert(sql, buffer)
-    return count
-
-
 def schedule_from_records(
     plan: list[tuple[int, dt.date, int]],
     entries: list[Entry],
@@ -161,7 +125,7 @@ def schedule_from_records(
 
 def write(checked: Checker) -> None:
     """Write what the check found new, in dependency order."""
-    new, office = checked.new, checked.office
+    new = checked.new
     user_id = checked.user.pk if checked.user is not None else None
     created = checked.summary.created
     for model, name in (
@@ -177,11 +141,13 @@ def write(checked: Checker) -> None:
     created["groups"] = len(new["groups"])
     created["borrowers"] = len(new["households"])
     now = timezone.now()
-    _copy(
-        HouseholdCategory,
-        ("household_id", "year", "category", "recorded_by_id", "recorded_at"),
-        ((h.pk, year, category, user_id, now) for h, year, category in new["categories"]),
-    )
+    with connection.cursor() as cursor:
+        copy_rows(
+            cursor,
+            HouseholdCategory._meta.db_table,
+            ("household_id", "year", "category", "recorded_by_id", "recorded_at"),
+            ((h.pk, year, category, user_id, now) for h, year, category in new["categories"]),
+        )
 
     first_approval: dict[int, dt.date] = {}
     for loan in new["loans"]:
@@ -200,17 +166,23 @@ def write(checked: Checker) -> None:
 
     entries = [e for es in checked.loan_entries.values() for e in es if e.row is not None]
     entries.sort(key=lambda e: e.row)
-    # Ids first, so that a reversal can point at its entry within the same COPY.
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence('loans_loantransaction', 'id')) "
-            "FROM generate_series(1, %s)",
-            [len(entries)],
-        )
-        for entry, (pk,) in zip(entries, cursor.fetchall(), strict=True):
-            entry.pk = pk
-    _copy(
-        LoanTransaction,
+        # Ids first, so that a reversal can point at its entry within the same COPY.
+        first = reserve_ids(cursor, LoanTransaction._meta.db_table, len(entries))
+        for offset, entry in enumerate(entries):
+            entry.pk = first + offset
+        _write_entries(cursor, checked, entries, user_id, now)
+    created["transactions"] = len(entries)
+
+    _write_schedules(checked)
+
+
+def _write_entries(cursor, checked: Checker, entries: list[Entry], user_id, now) -> None:
+    """The ledger entries, each pointing at its loan and a reversal at its entry by the ids
+    already given."""
+    copy_rows(
+        cursor,
+        LoanTransaction._meta.db_table,
         (
             "id",
             "office_id",
@@ -232,7 +204,7 @@ def write(checked: Checker) -> None:
         (
             (
                 e.pk,
-                office.pk,
+                checked.office.pk,
                 checked.loans[e.loan_key].pk,
                 e.kind,
                 e.counted_kind,
@@ -251,9 +223,6 @@ def write(checked: Checker) -> None:
             for e in entries
         ),
     )
-    created["transactions"] = len(entries)
-
-    _write_schedules(checked)
 
 
 def _set_balances(loan: Loan, book: Book) -> None:
@@ -283,7 +252,13 @@ def _write_schedules(checked: Checker) -> None:
             continue
         for seq, due, principal in _schedule(checked, loan):
             instalments.append((loan.pk, seq, due, principal, None))
-    _copy(Instalment, ("loan_id", "seq", "due_date", "principal", "extended_to"), instalments)
+    with connection.cursor() as cursor:
+        copy_rows(
+            cursor,
+            Instalment._meta.db_table,
+            ("loan_id", "seq", "due_date", "principal", "extended_to"),
+            instalments,
+        )
     new_loans = {loan.number for loan in checked.new["loans"]}
     for loan_key, book in checked.books.items():
         if loan_key in new_loans:
