@@ -97,7 +97,7 @@ ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #                                      onto a balance transferred in) is an error of the entry
 #   entry_effects_in_range             each effect is at most its entry's amount (a reversal's,
 #                                      its target's)
-#   reversal_points_at_entry           a reversal names its entry (check_transactions)
+#   reversal_points_at_entry           a reversal names its entry (check_transaction)
 #   instalment_principal_in_range      schedule_from_records splits `disbursed`, each part >= 0
 #   rule_cap_*, rule_term_in_range     programme rules are not written by the import
 #
@@ -138,8 +138,15 @@ class ImportSummary:
 
 
 class _Bad(Exception):
+    """The row is refused: an error of its column."""
+
     def __init__(self, column: str, message: str):
         self.column, self.message = column, message
+
+
+class _Refused(Exception):
+    """The row is refused and its errors are reported already, or not at all: it refers to a row
+    that was itself refused."""
 
 
 def _text(row, column, *, max_length, required=True, name=False) -> str:
@@ -258,6 +265,10 @@ class Book:
 
 
 class Checker:
+    """One import's check: what the office holds already (load_existing), then the files (check):
+    the errors, the new rows to write (`new`), and each loan's entries and balances as the
+    simulation leaves them (`loan_entries`, `books`)."""
+
     def __init__(self, office: Office, user):
         self.office = office
         self.user = user
@@ -428,8 +439,9 @@ class Checker:
         self.new: dict[str, list] = defaultdict(list)
         self.bad: dict[str, set[str]] = defaultdict(set)  # keys of rows that failed
 
-    def differs(self, name, number, pairs) -> bool:
-        """Report each column whose file value differs from the row already in the database."""
+    def unchanged(self, name, number, pairs) -> bool:
+        """Whether a row already in the database is given again as it is; each column whose file
+        value differs is reported (nothing is overwritten)."""
         found = False
         for column, ours, theirs in pairs:
             if ours != theirs:
@@ -442,7 +454,9 @@ class Checker:
                     _("Differs from the row already imported (%(v)s); nothing is overwritten.")
                     % {"v": shown if shown not in ("", None) else _("empty")},
                 )
-        return found
+        if not found:
+            self.summary.unchanged[name] += 1
+        return not found
 
     def duplicate(self, name, number, column, value, seen: dict) -> bool:
         if value in seen:
@@ -482,15 +496,41 @@ class Checker:
     # the files
 
     def check(self, tables) -> None:
-        self.check_communes(self.rows(tables, "communes"))
-        self.check_villages(self.rows(tables, "villages"))
-        self.check_groups(self.rows(tables, "groups"))
-        loan_rows = self.rows(tables, "loans")
-        transaction_rows = self.rows(tables, "transactions")
-        self.history_start = self.first_year(loan_rows, transaction_rows)
-        self.check_borrowers(self.rows(tables, "borrowers"))
-        self.check_loans(loan_rows)
-        self.check_transactions(transaction_rows)
+        rows = {name: self.rows(tables, name) for name in FILES}
+        # The years a borrower's category is stored for, whatever the dates
+        # (category_year_in_range): from the first year of the history to the business date.
+        first, last = STORED_CATEGORY_YEARS
+        start = self.first_year(rows["loans"], rows["transactions"])
+        self.category_years = range(max(start, first), min(self.business_date.year, last) + 1)
+        self.rules_memo: dict = {}
+        self.books: dict[str, Book] = {}
+        # Each file: the longest key its column holds (None: the citizen ID, checked with the
+        # date of birth and sex by its row check), and the check of one of its rows, given the
+        # row's number and key once its key is known to be new in the file. In FILES order, so
+        # that a row's references are known by the time it is checked.
+        files = (
+            ("communes", 20, self.check_commune),
+            ("villages", 20, self.check_village),
+            ("groups", 20, self.check_group),
+            ("borrowers", None, self.check_borrower),
+            ("loans", 40, self.check_loan),
+            ("transactions", 100 - len(self.key_prefix), self.check_transaction),
+        )
+        for name, key_length, check_row in files:
+            column, seen = KEYS[name], {}
+            for number, row in rows[name]:
+                key = row.get(column, "")
+                try:
+                    if key_length is not None:
+                        _text(row, column, max_length=key_length)
+                    if self.duplicate(name, number, column, key, seen):
+                        continue
+                    check_row(number, key, row)
+                except _Bad as bad:
+                    self.error(name, number, bad.column, bad.message)
+                    self.bad[name].add(key)
+                except _Refused:
+                    self.bad[name].add(key)
         self.simulate()
 
     def first_year(self, loan_rows, transaction_rows) -> int:
@@ -504,323 +544,243 @@ class Checker:
                     years.append(int(value[:4]))
         return min(years)
 
-    def check_communes(self, rows) -> None:
-        seen: dict = {}
-        for number, row in rows:
-            code = row.get("code", "")
-            try:
-                code = _text(row, "code", max_length=20)
-                if self.duplicate("communes", number, "code", code, seen):
-                    continue
-                name = _text(row, "name", max_length=200, name=True)
-                day = _whole(
-                    row,
-                    "transaction_day",
-                    high=28,
-                    out_of_range=_("The day must be between 1 and 28."),
-                )
-            except _Bad as bad:
-                self.error("communes", number, bad.column, bad.message)
-                self.bad["communes"].add(code)
-                continue
-            existing = self.communes.get(code)
-            if existing is not None:
-                pairs = [
-                    ("name", name, existing.name),
-                    ("transaction_day", day, existing.transaction_day),
-                ]
-                if not self.differs("communes", number, pairs):
-                    self.summary.unchanged["communes"] += 1
-                continue
-            commune = Commune(office=self.office, code=code, name=name, transaction_day=day)
-            self.communes[code] = commune
-            self.new["communes"].append(commune)
+    def check_commune(self, number, code, row) -> None:
+        name = _text(row, "name", max_length=200, name=True)
+        day = _whole(
+            row, "transaction_day", high=28, out_of_range=_("The day must be between 1 and 28.")
+        )
+        existing = self.communes.get(code)
+        if existing is not None:
+            pairs = [
+                ("name", name, existing.name),
+                ("transaction_day", day, existing.transaction_day),
+            ]
+            self.unchanged("communes", number, pairs)
+            return
+        commune = Commune(office=self.office, code=code, name=name, transaction_day=day)
+        self.communes[code] = commune
+        self.new["communes"].append(commune)
 
-    def check_villages(self, rows) -> None:
-        seen: dict = {}
-        for number, row in rows:
-            code = row.get("code", "")
-            try:
-                code = _text(row, "code", max_length=20)
-                if self.duplicate("villages", number, "code", code, seen):
-                    continue
-                commune_code = _text(row, "commune_code", max_length=20)
-                name = _text(row, "name", max_length=200, name=True)
-            except _Bad as bad:
-                self.error("villages", number, bad.column, bad.message)
-                self.bad["villages"].add(code)
-                continue
-            commune = self.refer(
-                "villages", number, "commune_code", commune_code, self.communes, "communes"
-            )
-            if commune is None:
-                self.bad["villages"].add(code)
-                continue
-            existing = self.villages.get(code)
-            if existing is not None:
-                pairs = [
-                    ("commune_code", commune_code, existing.commune.code),
-                    ("name", name, existing.name),
-                ]
-                if not self.differs("villages", number, pairs):
-                    self.summary.unchanged["villages"] += 1
-                continue
-            village = Village(office=self.office, commune=commune, code=code, name=name)
-            self.villages[code] = village
-            self.new["villages"].append(village)
+    def check_village(self, number, code, row) -> None:
+        commune_code = _text(row, "commune_code", max_length=20)
+        name = _text(row, "name", max_length=200, name=True)
+        commune = self.refer(
+            "villages", number, "commune_code", commune_code, self.communes, "communes"
+        )
+        if commune is None:
+            raise _Refused
+        existing = self.villages.get(code)
+        if existing is not None:
+            pairs = [
+                ("commune_code", commune_code, existing.commune.code),
+                ("name", name, existing.name),
+            ]
+            self.unchanged("villages", number, pairs)
+            return
+        village = Village(office=self.office, commune=commune, code=code, name=name)
+        self.villages[code] = village
+        self.new["villages"].append(village)
 
-    def check_groups(self, rows) -> None:
-        seen: dict = {}
-        for number, row in rows:
-            code = row.get("code", "")
-            try:
-                code = _text(row, "code", max_length=20)
-                if self.duplicate("groups", number, "code", code, seen):
-                    continue
-                village_code = _text(row, "village_code", max_length=20)
-                organisation = self.organisations.get(row.get("organisation", ""))
-                if organisation is None:
-                    raise _Bad(
-                        "organisation",
-                        _("%(v)r is not one of %(codes)s.")
-                        % {
-                            "v": cut(row.get("organisation", "")),
-                            "codes": ", ".join(self.organisations),
-                        },
-                    )
-                name = _text(row, "name", max_length=200, name=True)
-                head_name = _text(row, "head_name", max_length=200, name=True)
-            except _Bad as bad:
-                self.error("groups", number, bad.column, bad.message)
-                self.bad["groups"].add(code)
-                continue
-            village = self.refer(
-                "groups", number, "village_code", village_code, self.villages, "villages"
+    def check_group(self, number, code, row) -> None:
+        village_code = _text(row, "village_code", max_length=20)
+        organisation = self.organisations.get(row.get("organisation", ""))
+        if organisation is None:
+            raise _Bad(
+                "organisation",
+                _("%(v)r is not one of %(codes)s.")
+                % {"v": cut(row.get("organisation", "")), "codes": ", ".join(self.organisations)},
             )
-            if village is None:
-                self.bad["groups"].add(code)
-                continue
-            existing = self.groups.get(code)
-            if existing is not None:
-                pairs = [
-                    ("village_code", village_code, existing.village.code),
-                    ("organisation", organisation.code, existing.chapter.organisation.code),
-                    ("name", name, existing.name),
-                    ("head_name", head_name, existing.head_name),
-                ]
-                if not self.differs("groups", number, pairs):
-                    self.summary.unchanged["groups"] += 1
-                continue
-            commune = village.commune
-            chapter_key = (commune.pk or id(commune), organisation.pk)
-            chapter = self.chapters.get(chapter_key)
-            if chapter is None:
-                chapter = Chapter(office=self.office, commune=commune, organisation=organisation)
-                self.chapters[chapter_key] = chapter
-                self.new["chapters"].append(chapter)
-            group = SavingsGroup(
+        name = _text(row, "name", max_length=200, name=True)
+        head_name = _text(row, "head_name", max_length=200, name=True)
+        village = self.refer(
+            "groups", number, "village_code", village_code, self.villages, "villages"
+        )
+        if village is None:
+            raise _Refused
+        existing = self.groups.get(code)
+        if existing is not None:
+            pairs = [
+                ("village_code", village_code, existing.village.code),
+                ("organisation", organisation.code, existing.chapter.organisation.code),
+                ("name", name, existing.name),
+                ("head_name", head_name, existing.head_name),
+            ]
+            self.unchanged("groups", number, pairs)
+            return
+        commune = village.commune
+        chapter_key = (commune.pk or id(commune), organisation.pk)
+        chapter = self.chapters.get(chapter_key)
+        if chapter is None:
+            chapter = Chapter(office=self.office, commune=commune, organisation=organisation)
+            self.chapters[chapter_key] = chapter
+            self.new["chapters"].append(chapter)
+        group = SavingsGroup(
+            office=self.office,
+            code=code,
+            name=name,
+            village=village,
+            chapter=chapter,
+            head_name=head_name,
+        )
+        self.groups[code] = group
+        self.new["groups"].append(group)
+
+    def check_borrower(self, number, cid, row) -> None:
+        full_name = _text(row, "full_name", max_length=200, name=True)
+        sex = row.get("sex", "")
+        if sex not in Sex.values:
+            raise _Bad("sex", _("%(v)r is neither M nor F.") % {"v": cut(sex)})
+        born = _date(row, "date_of_birth", earliest=None)
+        try:  # from 1900, an adult on the business date: the services' own rule
+            check_date_of_birth(born, on=self.business_date)
+        except ValidationError as exc:
+            raise _Bad("date_of_birth", " ".join(exc.messages)) from None
+        try:
+            validate_citizen_id(cid, date_of_birth=born, sex=sex)
+        except ValidationError as exc:
+            raise _Bad("citizen_id", " ".join(exc.messages)) from None
+        if cid in self.elsewhere:
+            raise _Bad(
+                "citizen_id",
+                _("An active borrower with this citizen ID already exists in office %(o)s.")
+                % {"o": self.elsewhere[cid]},
+            )
+        category = row.get("category", "")
+        if category not in Category.values:
+            raise _Bad(
+                "category",
+                _("%(v)r is not one of %(codes)s.")
+                % {"v": cut(category), "codes": ", ".join(Category.values)},
+            )
+        phone = _text(row, "phone", max_length=20, required=False)
+        village_code = _text(row, "village_code", max_length=20)
+        group_code = _text(row, "group_code", max_length=20, required=False)
+        village = self.refer(
+            "borrowers", number, "village_code", village_code, self.villages, "villages"
+        )
+        group = None
+        if group_code:
+            group = self.refer("borrowers", number, "group_code", group_code, self.groups, "groups")
+        if village is None or (group_code and group is None):
+            raise _Refused
+        existing = self.households.get(cid)
+        certified = self.certified[cid]
+        if existing is not None:
+            current = _Certified(certified).category_for(self.business_date.year)
+            pairs = [
+                ("full_name", full_name, existing.full_name),
+                ("date_of_birth", born, existing.date_of_birth),
+                ("sex", sex, existing.sex),
+                ("village_code", village_code, existing.village.code),
+                ("group_code", group_code, existing.group.code if existing.group else ""),
+                ("phone", phone, existing.phone),
+                ("category", category, current),
+            ]
+            if not self.unchanged("borrowers", number, pairs):
+                return
+            household = existing
+        else:
+            household = Household(
                 office=self.office,
-                code=code,
-                name=name,
+                full_name=full_name,
+                citizen_id=cid,
+                date_of_birth=born,
+                sex=sex,
+                phone=phone,
                 village=village,
-                chapter=chapter,
-                head_name=head_name,
-            )
-            self.groups[code] = group
-            self.new["groups"].append(group)
-
-    def check_borrowers(self, rows) -> None:
-        seen: dict = {}
-        # The years the table stores, whatever the dates (category_year_in_range).
-        first, last = STORED_CATEGORY_YEARS
-        years = range(max(self.history_start, first), min(self.business_date.year, last) + 1)
-        for number, row in rows:
-            cid = row.get("citizen_id", "")
-            if self.duplicate("borrowers", number, "citizen_id", cid, seen):
-                continue
-            try:
-                full_name = _text(row, "full_name", max_length=200, name=True)
-                sex = row.get("sex", "")
-                if sex not in Sex.values:
-                    raise _Bad("sex", _("%(v)r is neither M nor F.") % {"v": cut(sex)})
-                born = _date(row, "date_of_birth", earliest=None)
-                try:  # from 1900, an adult on the business date: the services' own rule
-                    check_date_of_birth(born, on=self.business_date)
-                except ValidationError as exc:
-                    raise _Bad("date_of_birth", " ".join(exc.messages)) from None
-                try:
-                    validate_citizen_id(cid, date_of_birth=born, sex=sex)
-                except ValidationError as exc:
-                    raise _Bad("citizen_id", " ".join(exc.messages)) from None
-                if cid in self.elsewhere:
-                    raise _Bad(
-                        "citizen_id",
-                        _("An active borrower with this citizen ID already exists in office %(o)s.")
-                        % {"o": self.elsewhere[cid]},
-                    )
-                category = row.get("category", "")
-                if category not in Category.values:
-                    raise _Bad(
-                        "category",
-                        _("%(v)r is not one of %(codes)s.")
-                        % {"v": cut(category), "codes": ", ".join(Category.values)},
-                    )
-                phone = _text(row, "phone", max_length=20, required=False)
-                village_code = _text(row, "village_code", max_length=20)
-                group_code = _text(row, "group_code", max_length=20, required=False)
-            except _Bad as bad:
-                self.error("borrowers", number, bad.column, bad.message)
-                self.bad["borrowers"].add(cid)
-                continue
-            village = self.refer(
-                "borrowers", number, "village_code", village_code, self.villages, "villages"
-            )
-            group = None
-            if group_code:
-                group = self.refer(
-                    "borrowers", number, "group_code", group_code, self.groups, "groups"
-                )
-            if village is None or (group_code and group is None):
-                self.bad["borrowers"].add(cid)
-                continue
-            existing = self.households.get(cid)
-            certified = self.certified[cid]
-            if existing is not None:
-                current = _Certified(certified).category_for(self.business_date.year)
-                pairs = [
-                    ("full_name", full_name, existing.full_name),
-                    ("date_of_birth", born, existing.date_of_birth),
-                    ("sex", sex, existing.sex),
-                    ("village_code", village_code, existing.village.code),
-                    ("group_code", group_code, existing.group.code if existing.group else ""),
-                    ("phone", phone, existing.phone),
-                    ("category", category, current),
-                ]
-                if self.differs("borrowers", number, pairs):
-                    continue
-                self.summary.unchanged["borrowers"] += 1
-                household = existing
-            else:
-                household = Household(
-                    office=self.office,
-                    full_name=full_name,
-                    citizen_id=cid,
-                    date_of_birth=born,
-                    sex=sex,
-                    phone=phone,
-                    village=village,
-                    group=group,
-                )
-                self.households[cid] = household
-                self.new["households"].append(household)
-                if group is not None:
-                    self.new["memberships"].append(
-                        GroupMembership(group=group, household=household, joined_on=None)
-                    )
-            for year in years:
-                if year not in certified:
-                    certified[year] = category
-                    self.new["categories"].append((household, year, category))
-
-    def check_loans(self, rows) -> None:
-        seen: dict = {}
-        rules_memo: dict = {}
-        self.books: dict[str, Book] = {}
-        for number, row in rows:
-            key = row.get("loan_number", "")
-            try:
-                key = _text(row, "loan_number", max_length=40)
-                if self.duplicate("loans", number, "loan_number", key, seen):
-                    continue
-                cid = _text(row, "citizen_id", max_length=12)
-                programme = self.programmes.get(row.get("programme", ""))
-                if programme is None:
-                    raise _Bad(
-                        "programme",
-                        _("%(v)r is not a programme code.") % {"v": cut(row.get("programme", ""))},
-                    )
-                group_code = _text(row, "group_code", max_length=20, required=False)
-                amount = _whole(row, "approved_amount")
-                term = _whole(row, "term_months", high=MAX_TERM_MONTHS)
-                approved_on = _date(row, "approved_on")
-                self.check_date("approved_on", approved_on)
-                purpose = _text(row, "purpose", max_length=500, required=False)
-                workers = _whole(
-                    row, "workers_employed", low=0, high=MAX_WORKERS_EMPLOYED, default=0
-                )
-                works = _whole(row, "works_built", low=0, high=MAX_WORKS_BUILT, default=0)
-            except _Bad as bad:
-                self.error("loans", number, bad.column, bad.message)
-                self.bad["loans"].add(key)
-                continue
-            household = self.refer("loans", number, "citizen_id", cid, self.households, "borrowers")
-            group = None
-            if group_code:
-                group = self.refer("loans", number, "group_code", group_code, self.groups, "groups")
-            if household is None or (group_code and group is None):
-                self.bad["loans"].add(key)
-                continue
-            existing = self.loans.get(key)
-            if existing is not None:
-                pairs = [
-                    ("citizen_id", cid, existing.household.citizen_id),
-                    ("programme", programme.code, existing.programme.code),
-                    ("group_code", group_code, existing.group.code if existing.group else ""),
-                    ("approved_amount", amount, existing.approved_amount),
-                    ("term_months", term, existing.term_months),
-                    ("approved_on", approved_on, existing.approved_on),
-                    ("purpose", purpose, existing.purpose),
-                    ("workers_employed", workers, existing.workers_employed),
-                    ("works_built", works, existing.works_built),
-                ]
-                if self.differs("loans", number, pairs):
-                    self.bad["loans"].add(key)
-                else:
-                    self.summary.unchanged["loans"] += 1
-                continue
-            certified = _Certified(self.certified[cid])
-            memo_key = (
-                programme.pk, certified.category_for(approved_on.year), amount, term,
-                approved_on, workers, works,
-            )  # fmt: skip
-            if memo_key not in rules_memo:
-                try:
-                    loan_check_rules(
-                        household=certified,
-                        programme=programme,
-                        amount=amount,
-                        term_months=term,
-                        on=approved_on,
-                        workers_employed=workers,
-                        works_built=works,
-                    )
-                    rules_memo[memo_key] = None
-                except ValidationError as exc:
-                    rules_memo[memo_key] = exc
-            failure = rules_memo[memo_key]
-            if failure is not None:
-                self.rule_errors(number, failure)
-                self.bad["loans"].add(key)
-                continue
-            loan = Loan(
-                office=self.office,
-                number=key,
-                household=household,
-                programme=programme,
                 group=group,
-                status=Loan.Status.APPROVED,
-                approved_amount=amount,
-                term_months=term,
-                applied_on=approved_on,
-                approved_on=approved_on,
-                purpose=purpose,
-                workers_employed=workers,
-                works_built=works,
-                created_by=self.user,
             )
-            self.loans[key] = loan
-            self.new["loans"].append(loan)
-            self.books[key] = Book(approved_amount=amount, approved_on=approved_on)
+            self.households[cid] = household
+            self.new["households"].append(household)
+            if group is not None:
+                self.new["memberships"].append(
+                    GroupMembership(group=group, household=household, joined_on=None)
+                )
+        for year in self.category_years:
+            if year not in certified:
+                certified[year] = category
+                self.new["categories"].append((household, year, category))
+
+    def check_loan(self, number, key, row) -> None:
+        cid = _text(row, "citizen_id", max_length=12)
+        programme = self.programmes.get(row.get("programme", ""))
+        if programme is None:
+            raise _Bad(
+                "programme",
+                _("%(v)r is not a programme code.") % {"v": cut(row.get("programme", ""))},
+            )
+        group_code = _text(row, "group_code", max_length=20, required=False)
+        amount = _whole(row, "approved_amount")
+        term = _whole(row, "term_months", high=MAX_TERM_MONTHS)
+        approved_on = _date(row, "approved_on")
+        self.check_date("approved_on", approved_on)
+        purpose = _text(row, "purpose", max_length=500, required=False)
+        workers = _whole(row, "workers_employed", low=0, high=MAX_WORKERS_EMPLOYED, default=0)
+        works = _whole(row, "works_built", low=0, high=MAX_WORKS_BUILT, default=0)
+        household = self.refer("loans", number, "citizen_id", cid, self.households, "borrowers")
+        group = None
+        if group_code:
+            group = self.refer("loans", number, "group_code", group_code, self.groups, "groups")
+        if household is None or (group_code and group is None):
+            raise _Refused
+        existing = self.loans.get(key)
+        if existing is not None:
+            pairs = [
+                ("citizen_id", cid, existing.household.citizen_id),
+                ("programme", programme.code, existing.programme.code),
+                ("group_code", group_code, existing.group.code if existing.group else ""),
+                ("approved_amount", amount, existing.approved_amount),
+                ("term_months", term, existing.term_months),
+                ("approved_on", approved_on, existing.approved_on),
+                ("purpose", purpose, existing.purpose),
+                ("workers_employed", workers, existing.workers_employed),
+                ("works_built", works, existing.works_built),
+            ]
+            if not self.unchanged("loans", number, pairs):
+                raise _Refused  # its entries would be checked against the loan it is not
+            return
+        certified = _Certified(self.certified[cid])
+        memo_key = (
+            programme.pk, certified.category_for(approved_on.year), amount, term,
+            approved_on, workers, works,
+        )  # fmt: skip
+        if memo_key not in self.rules_memo:
+            try:
+                loan_check_rules(
+                    household=certified,
+                    programme=programme,
+                    amount=amount,
+                    term_months=term,
+                    on=approved_on,
+                    workers_employed=workers,
+                    works_built=works,
+                )
+                self.rules_memo[memo_key] = None
+            except ValidationError as exc:
+                self.rules_memo[memo_key] = exc
+        failure = self.rules_memo[memo_key]
+        if failure is not None:
+            self.rule_errors(number, failure)
+            raise _Refused
+        loan = Loan(
+            office=self.office,
+            number=key,
+            household=household,
+            programme=programme,
+            group=group,
+            status=Loan.Status.APPROVED,
+            approved_amount=amount,
+            term_months=term,
+            applied_on=approved_on,
+            approved_on=approved_on,
+            purpose=purpose,
+            workers_employed=workers,
+            works_built=works,
+            created_by=self.user,
+        )
+        self.loans[key] = loan
+        self.new["loans"].append(loan)
+        self.books[key] = Book(approved_amount=amount, approved_on=approved_on)
 
     def rule_errors(self, number: int, exc: ValidationError) -> None:
         columns = {"amount": "approved_amount", "term_months": "term_months"}
@@ -831,75 +791,52 @@ class Checker:
         else:
             self.error("loans", number, "approved_on", " ".join(exc.messages))
 
-    def check_transactions(self, rows) -> None:
-        seen: dict = {}
-        max_reference = 100 - len(self.key_prefix)
-        for number, row in rows:
-            ref = row.get("reference", "")
-            try:
-                ref = _text(row, "reference", max_length=max_reference)
-                if self.duplicate("transactions", number, "reference", ref, seen):
-                    continue
-                loan_key = _text(row, "loan_number", max_length=40)
-                kind = row.get("kind", "")
-                if kind not in IMPORT_KINDS:
-                    raise _Bad(
-                        "kind",
-                        _("%(v)r is not one of %(codes)s.")
-                        % {"v": cut(kind), "codes": ", ".join(IMPORT_KINDS)},
-                    )
-                value_date = _date(row, "value_date")
-                amount = _whole(row, "amount")
-                reverses = row.get("reverses", "")
-                if kind == Kind.REVERSAL and not reverses:
-                    raise _Bad("reverses", _("A reversal names the entry it cancels."))
-                if kind != Kind.REVERSAL and reverses:
-                    raise _Bad("reverses", _("Only a reversal names an entry to cancel."))
-            except _Bad as bad:
-                self.error("transactions", number, bad.column, bad.message)
-                self.bad["transactions"].add(ref)
-                continue
-            existing = self.entries.get(ref)
-            if existing is not None:
-                pairs = [
-                    ("loan_number", loan_key, existing.loan_key),
-                    ("kind", kind, existing.kind),
-                    ("value_date", value_date, existing.value_date),
-                    ("amount", amount, existing.amount),
-                    ("reverses", reverses, existing.reverses),
-                ]
-                if not self.differs("transactions", number, pairs):
-                    self.summary.unchanged["transactions"] += 1
-                continue
-            if loan_key not in self.loans:
-                self.refer("transactions", number, "loan_number", loan_key, {}, "loans")
-                self.bad["transactions"].add(ref)
-                continue
-            if loan_key in self.bad["loans"]:
-                self.bad["transactions"].add(ref)
-                continue
-            try:
-                self.check_date("value_date", value_date)
-                if self.closed_through and value_date.replace(day=1) <= self.closed_through:
-                    raise _Bad(
-                        "value_date",
-                        ledger.msg_month_closed(value_date),
-                    )
-            except _Bad as bad:
-                self.error("transactions", number, bad.column, bad.message)
-                self.bad["transactions"].add(ref)
-                continue
-            entry = Entry(
-                reference=ref,
-                loan_key=loan_key,
-                kind=kind,
-                value_date=value_date,
-                amount=amount,
-                row=number,
-                reverses=reverses,
+    def check_transaction(self, number, ref, row) -> None:
+        loan_key = _text(row, "loan_number", max_length=40)
+        kind = row.get("kind", "")
+        if kind not in IMPORT_KINDS:
+            raise _Bad(
+                "kind",
+                _("%(v)r is not one of %(codes)s.")
+                % {"v": cut(kind), "codes": ", ".join(IMPORT_KINDS)},
             )
-            self.entries[ref] = entry
-            self.loan_entries[loan_key].append(entry)
+        value_date = _date(row, "value_date")
+        amount = _whole(row, "amount")
+        reverses = row.get("reverses", "")
+        if kind == Kind.REVERSAL and not reverses:
+            raise _Bad("reverses", _("A reversal names the entry it cancels."))
+        if kind != Kind.REVERSAL and reverses:
+            raise _Bad("reverses", _("Only a reversal names an entry to cancel."))
+        existing = self.entries.get(ref)
+        if existing is not None:
+            pairs = [
+                ("loan_number", loan_key, existing.loan_key),
+                ("kind", kind, existing.kind),
+                ("value_date", value_date, existing.value_date),
+                ("amount", amount, existing.amount),
+                ("reverses", reverses, existing.reverses),
+            ]
+            self.unchanged("transactions", number, pairs)
+            return
+        if loan_key not in self.loans:
+            self.refer("transactions", number, "loan_number", loan_key, {}, "loans")
+            raise _Refused
+        if loan_key in self.bad["loans"]:
+            raise _Refused
+        self.check_date("value_date", value_date)
+        if self.closed_through and value_date.replace(day=1) <= self.closed_through:
+            raise _Bad("value_date", ledger.msg_month_closed(value_date))
+        entry = Entry(
+            reference=ref,
+            loan_key=loan_key,
+            kind=kind,
+            value_date=value_date,
+            amount=amount,
+            row=number,
+            reverses=reverses,
+        )
+        self.entries[ref] = entry
+        self.loan_entries[loan_key].append(entry)
 
     # the balances, entry by entry
 
