@@ -263,24 +263,13 @@ def msg_unfreeze_exceeds() -> str:
     return _("The amount exceeds the frozen principal.")
 
 
-# The services and the import word two refusals differently (the import names the amount; the
-# disbursement one differs in its punctuation). Both texts are kept, each written once here, as
-# the Vietnamese catalogue translates each by its own msgid: merging them changes what one says.
-def msg_write_off_exceeds() -> str:
-    return _("The write-off exceeds the outstanding principal.")
-
-
-def msg_write_off_exceeds_outstanding(outstanding: int) -> str:
+def msg_write_off_exceeds(outstanding: int) -> str:
     return _("The write-off exceeds the outstanding principal (%(n)s VND).") % {
         "n": group_thousands(outstanding)
     }
 
 
 def msg_disbursement_partly_repaid() -> str:
-    return _("Part of this disbursement was repaid or moved: reverse those entries first.")
-
-
-def msg_disbursement_partly_repaid_in_file() -> str:
     return _("Part of this disbursement has been repaid or moved; reverse those entries first.")
 
 

@@ -646,7 +646,7 @@ def loan_write_off(
     timeline = timeline_from(loan, value_date)
     on = timeline.on
     if amount > on.outstanding:
-        raise ValidationError({"amount": ledger.msg_write_off_exceeds()})
+        raise ValidationError({"amount": ledger.msg_write_off_exceeds(on.outstanding)})
     return _post(
         loan,
         kind=Kind.WRITE_OFF,

@@ -940,7 +940,7 @@ class Checker:
                 if amount > book.in_term:
                     raise _Bad("amount", ledger.msg_overdue_exceeds_in_term(book.in_term))
             elif kind == Kind.WRITE_OFF and amount > book.outstanding:
-                raise _Bad("amount", ledger.msg_write_off_exceeds_outstanding(book.outstanding))
+                raise _Bad("amount", ledger.msg_write_off_exceeds(book.outstanding))
         entry.d_outstanding, entry.d_overdue, entry.d_frozen = ledger.effect(
             kind, amount, book.outstanding, book.overdue, book.frozen
         )
@@ -980,7 +980,7 @@ class Checker:
             if not ledger.disbursement_reversible(
                 target.amount, book.outstanding, book.overdue, book.frozen
             ):
-                raise _Bad("reverses", ledger.msg_disbursement_partly_repaid_in_file())
+                raise _Bad("reverses", ledger.msg_disbursement_partly_repaid())
             book.disbursed += ledger.disbursed_change(entry.kind, target.kind, target.amount)
             if book.disbursed == 0:
                 book.first_disbursed_on = None

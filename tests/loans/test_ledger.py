@@ -3,6 +3,8 @@ status and the refusal texts, as pure functions; and a property that what the se
 what the rulebook says, entry by entry."""
 
 import datetime as dt
+import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -148,6 +150,37 @@ def test_refusal_texts_are_translated_when_called():
     with translation.override("en"):
         assert ledger.msg_already_reversed() == "This entry has already been reversed."
     assert vi != "This entry has already been reversed."
+
+
+def _refusal_texts() -> dict[str, str]:
+    """Every refusal text of the rulebook, called with sample arguments."""
+    samples = {int: 1_000, dt.date: dt.date(2021, 3, 9), str: LoanStatus.SETTLED}
+    texts = {}
+    for name in dir(ledger):
+        if name.startswith("msg_"):
+            function = getattr(ledger, name)
+            hints = typing.get_type_hints(function)
+            hints.pop("return")
+            texts[name] = function(*(samples[hint] for hint in hints.values()))
+    return texts
+
+
+def test_no_refusal_is_worded_twice():
+    # The services and the import refuse a rule with the same words (one msg_ function each).
+    with translation.override("en"):
+        texts = _refusal_texts()
+    # Two wordings of one rule differ in an amount, a date, a parenthesis or the punctuation.
+    stems = [
+        re.sub(r"\(.*?\)|[0-9]+|[^\w ]", "", text).casefold().split() for text in texts.values()
+    ]
+    stems = [" ".join(stem) for stem in stems]
+    assert len(texts) >= 20 and len(set(stems)) == len(stems), texts
+    assert texts["msg_write_off_exceeds"] == (
+        "The write-off exceeds the outstanding principal (1.000 VND)."
+    )
+    assert texts["msg_disbursement_partly_repaid"] == (
+        "Part of this disbursement has been repaid or moved; reverse those entries first."
+    )
 
 
 # --- the services post what the rulebook says
