@@ -32,7 +32,7 @@ import io
 import random
 import time
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -54,6 +54,7 @@ from loans.ledger import (
 from loans.models import Programme, TransactionKind, add_months
 from loans.selectors import ledger_mismatches
 
+from .bulk import copy_rows, reserve_ids
 from .programmes import ProgrammeTerms
 
 M = 1_000_000
@@ -116,41 +117,6 @@ class SeedResult:
 
 class SeedRefused(Exception):
     """The office already holds data and --replace was not given."""
-
-
-# --- COPY helpers ------------------------------------------------------------------------------
-
-
-def _val(value) -> str:
-    if value is None:
-        return r"\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    return str(value)
-
-
-def copy_rows(cursor, table: str, columns: list[str], rows: Iterable[tuple]) -> int:
-    """COPY rows (tuples of str/int/None; no tabs, newlines or backslashes in strings)."""
-    buf = io.StringIO()
-    n = 0
-    for row in rows:
-        buf.write("\t".join(map(_val, row)))
-        buf.write("\n")
-        n += 1
-    buf.seek(0)
-    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buf)
-    return n
-
-
-def reserve_ids(cursor, table: str, n: int) -> int:
-    """Reserve n consecutive ids from the table's sequence; return the first."""
-    cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
-    (seq,) = cursor.fetchone()
-    cursor.execute("SELECT nextval(%s)", [seq])
-    (first,) = cursor.fetchone()
-    if n > 1:
-        cursor.execute("SELECT setval(%s, %s)", [seq, first + n - 1])
-    return first
 
 
 class Dates:
