@@ -54,7 +54,7 @@ from loans.ledger import (
 from loans.models import Programme, TransactionKind, add_months
 from loans.selectors import ledger_mismatches
 
-from .bulk import copy_rows, reserve_ids
+from .bulk import copy_rows, copy_text, reserve_ids
 from .programmes import ProgrammeTerms
 
 M = 1_000_000
@@ -575,10 +575,7 @@ def _seed_loans(cursor, rng, office, people: People, n_loans, n_entries, bd, chu
         text = entry_buf.getvalue()
         if inst_first is not None:
             text = _resolve_instalments(text, sim, inst_first)
-        cursor.copy_expert(
-            f"COPY loans_loantransaction ({', '.join(ENTRY_COLUMNS)}) FROM STDIN",
-            io.StringIO(text),
-        )
+        copy_text(cursor, "loans_loantransaction", ENTRY_COLUMNS, text)
         sim.reset_chunk()
         counts["loans"] += size
         counts["instalments"] += len(inst_rows)
