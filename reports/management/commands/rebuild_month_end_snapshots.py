@@ -3,6 +3,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from borrowers.models import Office
+from branch_portal.templatetags.money import group_thousands
 from reports.snapshots import snapshot_mismatches, snapshots_rebuild
 
 
@@ -24,7 +25,7 @@ class Command(BaseCommand):
         for snapshot in snapshots:
             self.stdout.write(
                 f"{snapshot.month_end:%d/%m/%Y}: {snapshot.loans:,} loans, "
-                f"outstanding {snapshot.outstanding:,} VND"
+                f"outstanding {group_thousands(snapshot.outstanding)} VND"
             )
         # Each one was taken from the one before: checking the newest against the ledger summed
         # from scratch checks the chain (one ledger pass, not one per month).

@@ -11,7 +11,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from borrowers.models import Chapter, Commune, Office, OfficeMembership, Organisation
+from branch_portal.templatetags.money import group_thousands
 from loans.models import Loan
+from reports.figures import AMOUNT_KEYS
 from reports.month_close import month_close_history
 from reports.periods import previous_month
 from reports.selectors import figures_for_period
@@ -80,10 +82,11 @@ class Command(BaseCommand):
             f"{summary.created['loans']:,} loans, {summary.created['transactions']:,} ledger "
             "entries."
         )
+        money = {key: group_thousands(figures[key]) for key in AMOUNT_KEYS}
         self.stdout.write(
-            f"{START:%d/%m/%Y} – {AS_OF:%d/%m/%Y}: disbursed {figures['disbursed']:,}, collected "
-            f"{figures['collected']:,}, written off {figures['written_off']:,}, opening "
-            f"{figures['opening']:,}, closing {figures['closing']:,}, customers "
+            f"{START:%d/%m/%Y} – {AS_OF:%d/%m/%Y} (VND): disbursed {money['disbursed']}, "
+            f"collected {money['collected']}, written off {money['written_off']}, opening "
+            f"{money['opening']}, closing {money['closing']}, customers "
             f"{figures['customers_with_balance']:,}, loan-turns {figures['loan_turns']:,}, "
             f"workers {figures['workers_employed']:,}."
         )
