@@ -1,7 +1,7 @@
 """The demo office's portfolio: Đan Phượng, 2016 – 15 June 2021, as import-format tables.
 
 `build_demo_tables()` returns the six tables of docs/import-format (string values), ready for
-`loans.importer.import_portfolio`, so the demo goes through the same validation as real data.
+`seeding.importer.import_portfolio`, so the demo goes through the same validation as real data.
 
 The history is random but deterministic (a fixed seed), and then adjusted deterministically so that
 the figures for 1 January – 15 June 2021 are exactly those the office published (domain.md):
