@@ -26,7 +26,7 @@ from loans.models import CACHED_FIELDS, Instalment, Loan, LoanTransaction, Trans
 from loans.selectors import equal_instalments
 from loans.services import schedule_rebuild
 
-from ..bulk import copy_rows, reserve_ids
+from ..bulk import copy_rows, take_ids
 from .check import Book, Checker, Entry, ImportSummary
 from .read import ImportFailed
 
@@ -168,9 +168,9 @@ def write(checked: Checker) -> None:
     entries.sort(key=lambda e: e.row)
     with connection.cursor() as cursor:
         # Ids first, so that a reversal can point at its entry within the same COPY.
-        first = reserve_ids(cursor, LoanTransaction._meta.db_table, len(entries))
-        for offset, entry in enumerate(entries):
-            entry.pk = first + offset
+        ids = take_ids(cursor, LoanTransaction._meta.db_table, len(entries))
+        for entry, pk in zip(entries, ids, strict=True):
+            entry.pk = pk
         _write_entries(cursor, checked, entries, user_id, now)
     created["transactions"] = len(entries)
 

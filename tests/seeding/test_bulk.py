@@ -1,6 +1,7 @@
 """seeding.bulk: what COPY writes reads back as it was given; reserved ids are ids nobody else
 gets."""
 
+import contextlib
 import datetime as dt
 import threading
 
@@ -8,7 +9,7 @@ import psycopg2
 import pytest
 from django.db import connection
 
-from seeding.bulk import RESERVE_ATTEMPTS, copy_rows, copy_value, reserve_ids
+from seeding.bulk import RESERVE_ATTEMPTS, copy_rows, copy_value, reserve_ids, take_ids
 
 PROBE = "bulk_probe"
 COLUMNS = ("id", "note", "day", "at", "amount", "flag")
@@ -80,11 +81,10 @@ def test_reserving_no_ids_takes_none(probe):
     assert probe.fetchone() == (1,)
 
 
-def test_a_block_is_never_shared_with_another_session(db):
-    """Another session takes ids from the same sequence as fast as it can all the while: no
-    reserved block holds one of them (a block it cut into is drawn again). A nextval followed by a
-    setval gives it about one id in two of the blocks."""
-    table = "loans_instalment"
+@contextlib.contextmanager
+def competing(table: str, pause: float):
+    """Another session taking ids from table's sequence, one every `pause` seconds (0: as fast as
+    it can), until the block ends; yields the list of the ids it took."""
     settings = connection.settings_dict
     other = psycopg2.connect(
         dbname=settings["NAME"],
@@ -99,19 +99,37 @@ def test_a_block_is_never_shared_with_another_session(db):
 
     def take() -> None:
         with other.cursor() as cursor:
-            while not done.is_set():
+            while not done.wait(pause):
                 cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [table])
                 taken.append(cursor.fetchone()[0])
 
     thread = threading.Thread(target=take)
     thread.start()
     try:
-        with connection.cursor() as cursor:
-            blocks = [reserve_ids(cursor, table, 100) for _ in range(100)]
+        yield taken
     finally:
         done.set()
         thread.join()
         other.close()
+
+
+def test_taken_ids_are_never_shared_with_another_session(db):
+    """The import takes its ids while clerks post: another session taking ids as fast as it can
+    never gets one of them, and taking never fails."""
+    with competing("loans_loantransaction", pause=0) as taken, connection.cursor() as cursor:
+        lists = [take_ids(cursor, "loans_loantransaction", 100) for _ in range(100)]
+    ids = [pk for ids in lists for pk in ids]
+    assert all(len(ids) == 100 for ids in lists) and len(set(ids)) == 100 * 100
+    assert taken and set(taken).isdisjoint(ids)
+
+
+def test_a_block_is_never_shared_with_another_session(db):
+    """Another session takes ids from the same sequence all the while (one a millisecond, as a
+    busy office might): no reserved block holds one of them (a block it cut into is drawn
+    again). A nextval followed by a setval gives it about one id in two of the blocks."""
+    table = "loans_instalment"
+    with competing(table, pause=0.001) as taken, connection.cursor() as cursor:
+        blocks = [reserve_ids(cursor, table, 100) for _ in range(100)]
     reserved = [i for first in blocks for i in range(first, first + 100)]
     assert len(set(reserved)) == 100 * 100
     assert taken and set(taken).isdisjoint(reserved)
