@@ -1,5 +1,6 @@
-"""What every spreadsheet and CSV the project writes does to its text cells."""
+"""What every spreadsheet and CSV the project writes does to its text cells, and its encoding."""
 
+import codecs
 import re
 
 from django_tables2.export import TableExport
@@ -10,6 +11,9 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # XML 1.0 cannot hold these control characters: openpyxl refuses a cell with one, which would
 # fail the whole export. They are dropped in CSV too, so that both files say the same.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Excel reads a CSV without a byte-order mark in the machine's ANSI code page (Windows-1258 or
+# 1252 in the offices), so "Nguyễn" shows as "Nguyá»…n"; with the mark it reads UTF-8.
+CSV_BOM = codecs.BOM_UTF8.decode()
 
 
 def spreadsheet_safe(value):
@@ -25,7 +29,8 @@ def spreadsheet_safe(value):
 
 
 class SafeTableExport(TableExport):
-    """django-tables2's CSV/XLSX export, every cell through `spreadsheet_safe`."""
+    """django-tables2's CSV/XLSX export, every cell through `spreadsheet_safe`; the CSV starts
+    with a UTF-8 byte-order mark (`CSV_BOM`)."""
 
     def table_to_dataset(self, table, exclude_columns, dataset_kwargs=None):
         dataset = super().table_to_dataset(table, exclude_columns, dataset_kwargs)
@@ -33,3 +38,7 @@ class SafeTableExport(TableExport):
             dataset.headers = [spreadsheet_safe(header) for header in dataset.headers]
         dataset.add_formatter(None, spreadsheet_safe)  # tablib applies it to every row it writes
         return dataset
+
+    def export(self):
+        text = super().export()
+        return CSV_BOM + text if self.format == self.CSV else text

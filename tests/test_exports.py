@@ -124,3 +124,15 @@ def test_report_pack_workbook_has_no_formula_cell(office_a, household_a, active_
     assert (row[0].value, row[1].value) == ("'-2+3", "'+1+2")
     disbursed = row[2 + FIGURE_KEYS.index("disbursed")]
     assert disbursed.data_type == "n" and disbursed.value == -7
+
+
+@pytest.mark.parametrize("list_name", ["borrowers:list", "loans:list"])
+def test_list_csv_starts_with_a_utf8_bom(client, staff_a, active_loan, list_name):
+    # Without the byte-order mark Excel reads the file in the ANSI code page: "Nguyá»…n".
+    client.force_login(staff_a)
+    response = client.get(reverse(list_name), {"_export": "csv"})
+    assert response.status_code == 200
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0][0] and not rows[0][0].startswith("\ufeff")  # one mark, then the header
+    assert "Nguyễn Thị Hằng" in {cell for row in rows[1:] for cell in row}
