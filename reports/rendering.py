@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext, npgettext, pgettext, pgettext_lazy
 
-from branch_portal.exports import spreadsheet_safe
+from branch_portal.exports import DATE_FORMAT, spreadsheet_safe
 from branch_portal.templatetags.money import million, thousands
 
 from .figures import BY_KEY, FIGURE_KEYS, FIGURES
@@ -608,4 +608,3 @@ def render_xlsx(figures: dict, *, month_figures: dict | None = None) -> bytes:
 
 
 NUMBER_FORMAT = "#,##0"
-DATE_FORMAT = "DD/MM/YYYY"

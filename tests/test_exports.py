@@ -136,3 +136,23 @@ def test_list_csv_starts_with_a_utf8_bom(client, staff_a, active_loan, list_name
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0][0] and not rows[0][0].startswith("\ufeff")  # one mark, then the header
     assert "Nguyễn Thị Hằng" in {cell for row in rows[1:] for cell in row}
+
+
+@pytest.mark.parametrize(
+    ("list_name", "header", "expected"),
+    [
+        ("borrowers:list", "Ngày sinh", dt.date(1980, 5, 17)),
+        ("loans:list", "Ngày đề nghị vay", dt.date(2021, 1, 5)),
+    ],
+)
+def test_list_xlsx_dates_are_dates(client, staff_a, active_loan, list_name, header, expected):
+    client.force_login(staff_a)
+    response = client.get(reverse(list_name), {"_export": "xlsx"})
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(response.content)).worksheets[0]
+    headers = [cell.value for cell in sheet[1]]
+    cell = sheet.cell(2, headers.index(header) + 1)
+    assert cell.is_date and cell.value == dt.datetime.combine(expected, dt.time())
+    assert cell.number_format == "DD/MM/YYYY"
+    assert sheet.freeze_panes == "A2" and sheet.cell(1, 1).font.bold
+    assert sheet.cell(2, headers.index("Dư nợ") + 1).value == 50_000_000  # a number still

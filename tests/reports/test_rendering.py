@@ -147,8 +147,10 @@ def check_workbook(workbook, figures: dict, month: dict | None = None) -> None:
     totals = figures["totals"]
     summary = workbook.worksheets[0]
     assert summary.cell(1, 3).value.startswith("Số tiền tính bằng đồng")  # not million, as the PDF
-    assert summary.cell(2, 2).value == dt.datetime.fromisoformat(figures["from"])
-    assert summary.cell(2, 2).number_format == "DD/MM/YYYY"
+    for row, key in ((2, "from"), (3, "as_of")):  # dates, shown day first, not text
+        assert summary.cell(row, 2).is_date
+        assert summary.cell(row, 2).value == dt.datetime.fromisoformat(figures[key])
+        assert summary.cell(row, 2).number_format == "DD/MM/YYYY"
     assert summary.cell(4, 1).font.bold
     by_key = {row[1]: row[2] for row in summary.iter_rows(min_row=5, values_only=True)}
     assert by_key == totals
