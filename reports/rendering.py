@@ -515,7 +515,8 @@ SHEET_TITLES = dict(SHEETS)
 
 def render_xlsx(figures: dict, *, month_figures: dict | None = None) -> bytes:
     """One sheet per table; amounts as VND integers, counts as integers, headers in Vietnamese.
-    The first sheet holds the totals (and the month's, when given) key by key.
+    The first sheet holds the totals (and the month's, when given) figure by figure, each named
+    by its label as in the PDF: no column or row of the JSON keys, which are English words.
 
     Written in openpyxl's write-only mode: each row goes to the file as it is appended, so a
     12,500-row sheet does not hold its cells in memory. Styles (bold headers and totals, the
@@ -561,23 +562,19 @@ def render_xlsx(figures: dict, *, month_figures: dict | None = None) -> bytes:
             (pgettext("report", "As of"), "as_of"),
         ):
             summary.append([label, styled(summary, _date(figures[key]), number_format=DATE_FORMAT)])
-        header = [
-            pgettext("report", "Figure"),
-            pgettext("report", "Key"),
-            pgettext("report", "Period"),
-        ]
+        header = [pgettext("report", "Figure"), pgettext("report", "Period")]
         if month_figures is not None:
             header.append(pgettext("report", "Month"))
         summary.append([styled(summary, text, font=bold) for text in header])
         for key in FIGURE_KEYS:
-            line = [spreadsheet_safe(labels[key]), key, number(summary, figures["totals"][key])]
+            line = [spreadsheet_safe(labels[key]), number(summary, figures["totals"][key])]
             if month_figures is not None:
                 line.append(number(summary, month_figures["totals"][key]))
             summary.append(line)
 
         for name, title in SHEETS:
             sheet = workbook.create_sheet(str(title))
-            sheet.freeze_panes = "C3"
+            sheet.freeze_panes = "C2"
             sheet.column_dimensions["B"].width = 32
             sheet.append(
                 [
@@ -585,7 +582,6 @@ def render_xlsx(figures: dict, *, month_figures: dict | None = None) -> bytes:
                     for text in (labels["code"], labels["name"], *(labels[k] for k in FIGURE_KEYS))
                 ]
             )
-            sheet.append(["", "", *FIGURE_KEYS])  # the JSON keys, for formulas and imports
             # One number cell per column, refilled row by row: a write-only sheet writes a row
             # out when it is appended, so its cells can be reused (~15% faster on 12,500 rows
             # than a new styled cell per value).

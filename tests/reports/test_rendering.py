@@ -23,6 +23,7 @@ from openpyxl import load_workbook
 
 from borrowers.models import Office
 from branch_portal.templatetags.money import million, thousands
+from reports.figures import BY_KEY
 from reports.rendering import (
     PDF_ROW_LIMIT,
     SHEETS,
@@ -152,21 +153,29 @@ def check_workbook(workbook, figures: dict, month: dict | None = None) -> None:
         assert summary.cell(row, 2).value == dt.datetime.fromisoformat(figures[key])
         assert summary.cell(row, 2).number_format == "DD/MM/YYYY"
     assert summary.cell(4, 1).font.bold
-    by_key = {row[1]: row[2] for row in summary.iter_rows(min_row=5, values_only=True)}
-    assert by_key == totals
+    # Each figure named by its Vietnamese label, as in the PDF; no column of the JSON keys (the
+    # workbook had one, "disbursed" and the like, until issue 12 took it away).
+    with translation.override("vi"):
+        labels = [str(BY_KEY[key].label) for key in FIGURE_KEYS]
+    header = [cell.value for cell in summary[4]]
+    assert header[:2] == ["Chỉ tiêu", "Kỳ báo cáo"] and header[2:] in ([], [None], ["Tháng"])
     if month is not None:
-        assert [row[3] for row in summary.iter_rows(min_row=5, values_only=True)] == [
-            month["totals"][key] for key in FIGURE_KEYS
-        ]
-    assert summary.cell(5, 3).number_format == "#,##0"
+        assert header[2] == "Tháng"
+    lines = list(summary.iter_rows(min_row=5, values_only=True))
+    assert [line[0] for line in lines] == labels
+    assert dict(zip(FIGURE_KEYS, (line[1] for line in lines), strict=True)) == totals
+    if month is not None:
+        assert [line[2] for line in lines] == [month["totals"][key] for key in FIGURE_KEYS]
+    assert summary.max_column == 3  # the office's row: label, name, note; no fourth column
+    assert not {*FIGURE_KEYS} & {cell for line in lines for cell in line}
+    assert summary.cell(5, 2).number_format == "#,##0"
+    keys = list(FIGURE_KEYS)
     for index, (name, _title) in enumerate(SHEETS, start=1):
         sheet = workbook.worksheets[index]
-        assert sheet.freeze_panes == "C3"
-        assert sheet.cell(1, 1).value == "Mã" and sheet.cell(1, 3).value == "Dư nợ đầu kỳ"
+        assert sheet.freeze_panes == "C2"
+        assert [cell.value for cell in sheet[1]] == ["Mã", "Tên", *labels]
         assert sheet.cell(1, 3).font.bold
-        keys = [cell.value for cell in sheet[2]][2:]
-        assert keys == list(FIGURE_KEYS)
-        rows = list(sheet.iter_rows(min_row=3, values_only=True))
+        rows = list(sheet.iter_rows(min_row=2, values_only=True))
         assert len(rows) == len(figures[name]) + 1
         for expected, got in zip(figures[name], rows, strict=False):
             assert got[0] == expected["code"] and got[1] == expected["name"]
@@ -176,7 +185,7 @@ def check_workbook(workbook, figures: dict, month: dict | None = None) -> None:
         assert all(isinstance(value, int) for value in rows[-1][2:])
         last = sheet.max_row
         assert sheet.cell(last, 2).font.bold and sheet.cell(last, 3).font.bold
-        for row in (3, last - 1, last):
+        for row in (2, last - 1, last):
             assert all(sheet.cell(row, col).number_format == "#,##0" for col in range(3, 17))
 
 
@@ -294,7 +303,7 @@ def test_render_time_of_the_demo_pack(demo, db):
     workbook = load_workbook(io.BytesIO(render_xlsx(figures, month_figures=month)))
     summary = workbook.worksheets[0]
     assert summary.cell(1, 3).value.startswith("Số tiền tính bằng đồng")  # not million, as the PDF
-    assert [row[3] for row in summary.iter_rows(min_row=5, values_only=True)] == [
+    assert [row[2] for row in summary.iter_rows(min_row=5, values_only=True)] == [
         month["totals"][key] for key in FIGURE_KEYS
     ]
     assert pdf.startswith(b"%PDF") and pages >= 5
