@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from borrowers.forms import EARLIEST_DATE, LATEST_DATE
 from borrowers.forms import DateField as PortalDateField
 
-from .periods import month_end, previous_month
+from .periods import month_end, previous_month, previous_quarter, quarter_of
 
 # The years every typed date lies in (borrowers.forms.DateField): year 1 or 9999 would reach
 # date arithmetic that overflows (the month before January of year 1).
@@ -23,18 +23,30 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d", attrs={"class": "form-control"}, **kwargs)
 
 
+def quarter_key(year: int, quarter: int) -> str:
+    return f"{year}-{quarter}"
+
+
 def quarter_choices(business_date: dt.date, count: int = 8) -> list[tuple[str, str]]:
-    year, quarter = business_date.year, (business_date.month - 1) // 3 + 1
+    """The quarter running at the business date, then the `count` - 1 before it."""
+    year, quarter = quarter_of(business_date)
     choices = []
     for _n in range(count):
-        choices.append((f"{year}-{quarter}", f"Q{quarter}/{year}"))
+        choices.append((quarter_key(year, quarter), f"Q{quarter}/{year}"))
         year, quarter = (year, quarter - 1) if quarter > 1 else (year - 1, 4)
     return choices
 
 
 class PeriodForm(forms.Form):
     """Office and period; clean() gives cleaned_data["start"] and ["as_of"]. A month or quarter
-    not over yet ends at the business date; a custom range may not pass it."""
+    not over yet ends at the business date; a custom range may not pass it.
+
+    The month and the quarter offered first are the last complete ones at the office's business
+    date: the pack a manager signs is of a period that is over. The business date is the day
+    being worked, so at 01/07/2021 June and Q2 2021 (which ended yesterday) are offered, not a
+    one-day July or Q3; at 15/06/2021, May and Q1 2021. The running month or quarter (to the
+    business date) is one pick away, as is any earlier one. They follow the business date alone,
+    not the months closed: a June still open at 01/07 is the month to look at before closing it."""
 
     PERIODS = [
         ("month", _("Month")),
@@ -70,14 +82,15 @@ class PeriodForm(forms.Form):
     start = PortalDateField(label=_("From"), required=False, widget=DateInput())
     as_of = PortalDateField(label=_("As of"), required=False, widget=DateInput())
 
-    def __init__(self, *args, offices, office=None, default_month=None, **kwargs):
+    def __init__(self, *args, offices, office=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["office"].queryset = offices
         office = office or offices.first()
         if office is not None:
             self.fields["office"].initial = office.pk
             self.fields["quarter"].choices = quarter_choices(office.business_date)
-            self.fields["month"].initial = default_month or previous_month(office.business_date)
+            self.fields["quarter"].initial = quarter_key(*previous_quarter(office.business_date))
+            self.fields["month"].initial = previous_month(office.business_date)
             self.fields["start"].initial = office.business_date.replace(month=1, day=1)
             self.fields["as_of"].initial = office.business_date
 

@@ -13,6 +13,16 @@ def previous_month(day: dt.date) -> dt.date:
     return (day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
 
 
+def quarter_of(day: dt.date) -> tuple[int, int]:
+    """The year and quarter (1-4) `day` falls in."""
+    return day.year, (day.month - 1) // 3 + 1
+
+
+def previous_quarter(day: dt.date) -> tuple[int, int]:
+    """The year and quarter before the one `day` falls in: at 01/07/2021, (2021, 2)."""
+    return quarter_of(day.replace(month=3 * quarter_of(day)[1] - 2, day=1) - dt.timedelta(days=1))
+
+
 def month_start(*, start: dt.date, as_of: dt.date) -> dt.date:
     """The first day of the month that ends at as_of, not before the period's start."""
     return max(start, as_of.replace(day=1))

@@ -104,11 +104,6 @@ def _office_from(request: PortalRequest, offices):
     return office
 
 
-def _default_month(office):
-    last_closed = ClosedMonth.objects.filter(office=office).order_by("-month").first()
-    return last_closed.month if last_closed else previous_month(office.business_date)
-
-
 def _index_context(request: PortalRequest, office, offices, form=None):
     role = request.access.role_in(office)
     can_request = role in MANAGE_ROLES
@@ -118,8 +113,7 @@ def _index_context(request: PortalRequest, office, offices, form=None):
     return {
         "office": office,
         "offices": offices,
-        "form": form
-        or PeriodForm(offices=offices, office=office, default_month=_default_month(office)),
+        "form": form or PeriodForm(offices=offices, office=office),
         "table": table,
         "can_request": can_request,
         "can_see_dashboard": role in (Role.MANAGER, Role.AUDITOR),

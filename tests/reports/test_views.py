@@ -9,6 +9,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
+from borrowers.models import Office
 from loans import services as loan_services
 from loans.models import ClosedMonth
 from reports import services
@@ -109,6 +110,45 @@ def test_the_periods(client, office_a, manager_a, data, period, django_capture_o
         response = client.post(reverse("reports:request"), {"office": office_a.pk, **data})
     assert response.status_code == 302
     assert ReportRun.objects.values_list("start", "as_of").get() == period
+
+
+@pytest.mark.parametrize(
+    ("business_date", "month", "quarter", "quarter_period"),
+    [
+        # The day after June: June and Q2, not a one-day July or Q3.
+        (dt.date(2021, 7, 1), "2021-06", "2021-2", (dt.date(2021, 4, 1), dt.date(2021, 6, 30))),
+        # Mid-June: the last complete month and quarter, May and Q1.
+        (dt.date(2021, 6, 15), "2021-05", "2021-1", (START, dt.date(2021, 3, 31))),
+    ],
+)
+def test_the_month_and_quarter_defaults_follow_the_business_date(
+    client, office_a, manager_a, business_date, month, quarter, quarter_period,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    Office.objects.filter(pk=office_a.pk).update(business_date=business_date)
+    # A month closed long ago does not hold the default back.
+    ClosedMonth.objects.create(office=office_a, month=dt.date(2021, 1, 1), closed_by=manager_a)
+    client.force_login(manager_a)
+    response = client.get(reverse("reports:index"))
+    form = response.context["form"]
+    assert form["month"].value().strftime("%Y-%m") == month
+    assert form["quarter"].value() == quarter
+    html = response.content.decode()
+    assert f'value="{month}"' in html
+    year, number = quarter.split("-")
+    assert f'<option value="{quarter}" selected>Q{number}/{year}</option>' in html
+    # The defaults, sent as they are, ask for the whole month and the whole quarter.
+    for data, period in (
+        ({"period": "month", "month": month}, (dt.date.fromisoformat(f"{month}-01"), None)),
+        ({"period": "quarter", "quarter": quarter}, quarter_period),
+    ):
+        with django_capture_on_commit_callbacks(execute=False):
+            response = client.post(reverse("reports:request"), {"office": office_a.pk, **data})
+        assert response.status_code == 302
+        run = ReportRun.objects.latest("pk")
+        start = period[0]
+        as_of = period[1] or (start.replace(month=start.month + 1) - dt.timedelta(days=1))
+        assert (run.start, run.as_of) == (start, as_of)
 
 
 def test_a_custom_range_after_the_business_date_is_refused(client, office_a, manager_a):
