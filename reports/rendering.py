@@ -470,6 +470,9 @@ def pack_context(figures: dict, *, office, run=None, month_figures: dict | None 
     month_period = None
     if month_figures is not None:
         month_period = (_date(month_figures["from"]), _date(month_figures["as_of"]))
+    if month_period == (start, as_of):
+        # A monthly pack: the month is the period, and page 1 shows its one column once.
+        month_figures = month_period = None
     return {
         "office": office,
         "run": run,

@@ -14,6 +14,7 @@ import json
 import re
 import subprocess
 import time
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
@@ -29,6 +30,7 @@ from reports.rendering import (
     SHEETS,
     _headline,
     capped_rows,
+    render_html,
     render_pdf_pages,
     render_xlsx,
 )
@@ -414,3 +416,27 @@ def test_the_dashboard_and_the_pack_headline_word_a_figure_alike():
             assert len(dashboard) == 11 and set(dashboard) <= pack, (language, dashboard)
     with translation.override("vi"):
         assert _headline_rows(totals, totals)[1][0] == "Doanh số cho vay"
+
+
+def test_a_monthly_pack_shows_its_period_once_on_page_one():
+    """A pack of one month (start = the month's first day) has no "this month" column beside the
+    period's: it would repeat it figure for figure. A pack of a longer period keeps both."""
+    office = SimpleNamespace(name="Phòng giao dịch", code="PGD")
+    june = big_figures(communes=3, groups_per_commune=2, start="2021-06-01", as_of="2021-06-30")
+    html = render_html(june, office=office, month_figures=dict(june))
+    head = html[html.index('<section class="headline">') : html.index('class="rollforward"')]
+    assert "Kỳ báo cáo<br>01/06/2021 – 30/06/2021" in head
+    assert "Tháng<br>" not in head
+    first = re.search(r"<tr>\s*<td class=\"num\">1</td>.*?</tr>", head, re.S).group(0)
+    assert first.count('<td class="num">') == 2  # the line's number and the period's figure
+    assert f'<td class="num">{million(june["totals"]["disbursed"])}</td>' in first
+
+    half_year = big_figures(
+        communes=3, groups_per_commune=2, start="2021-01-01", as_of="2021-06-30"
+    )
+    html = render_html(half_year, office=office, month_figures=june)
+    head = html[html.index('<section class="headline">') : html.index('class="rollforward"')]
+    assert "Kỳ báo cáo<br>01/01/2021 – 30/06/2021" in head
+    assert "Tháng<br>01/06/2021 – 30/06/2021" in head
+    first = re.search(r"<tr>\s*<td class=\"num\">1</td>.*?</tr>", head, re.S).group(0)
+    assert first.count('<td class="num">') == 3
