@@ -43,6 +43,11 @@ class Office(models.Model):
     business_date = models.DateField(_("business date"), default=dt.date.today)
     # A held business date does not follow the calendar until a manager releases it.
     business_date_held = models.BooleanField(_("business date held"), default=False)
+    # The business date the office started with in the system: the days before it are imported
+    # history (or paper), closed by the import; from it on, each day needs its end of day
+    # (loans.EndOfDay) before its month closes. Set on creation; later only by a seeder that
+    # replaces the whole book.
+    first_business_date = models.DateField(_("first business date"), editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -52,6 +57,11 @@ class Office(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        if self.first_business_date is None:
+            self.first_business_date = self.business_date
+        super().save(*args, **kwargs)
 
 
 class OfficeMembership(models.Model):

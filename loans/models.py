@@ -424,3 +424,34 @@ class ClosedMonth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.office_id} {self.month:%m/%Y}"
+
+
+class EndOfDay(models.Model):
+    """One office's day closed by the end-of-day run (loans.services.end_of_day).
+
+    The run for day D posts, dated D, the transfer to overdue of every instalment due before D
+    that is neither paid nor extended (an instalment due on D is overdue from D + 1), then the
+    office's business date becomes D + 1, in one transaction: a day is run wholly or not at all,
+    and once. `run_by` is empty for the scheduler's run. A month closes only when each of its days
+    from the office's first business date on has its row (docs/decisions/0011-end-of-day.md).
+    """
+
+    office = models.ForeignKey(Office, on_delete=models.PROTECT, related_name="end_of_days")
+    day = models.DateField(_("day"))
+    run_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"))
+    entries_posted = models.PositiveIntegerField(_("entries posted"))
+    # The principal those entries moved to overdue, in VND.
+    amount_posted = models.BigIntegerField(_("amount posted"))
+
+    class Meta:
+        ordering = ["-day"]
+        verbose_name = _("end of day")
+        verbose_name_plural = _("ends of day")
+        constraints = [models.UniqueConstraint(fields=["office", "day"], name="end_of_day_once")]
+
+    def __str__(self) -> str:
+        return f"{self.office_id} {self.day:%d/%m/%Y}"

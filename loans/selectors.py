@@ -19,6 +19,7 @@ from borrowers.selectors import check_scope, office_ids_for, offices_for
 from . import ledger
 from .interest import interest_over_segments
 from .models import (
+    EndOfDay,
     Instalment,
     Loan,
     LoanTransaction,
@@ -226,6 +227,19 @@ def overdue_candidates(office: Office, up_to: dt.date):
         .filter(target__gt=F("overdue"))
         .values_list("pk", "target", "overdue")
     )
+
+
+def end_of_day_missing(office: Office, start: dt.date, end: dt.date) -> list[dt.date]:
+    """The days from start to end whose end of day has not run, in order. The days before the
+    office's first business date are imported history (or paper), closed by the import."""
+    start = max(start, office.first_business_date)
+    done = set(
+        EndOfDay.objects.filter(office=office, day__range=(start, end)).values_list(
+            "day", flat=True
+        )
+    )
+    days = (start + dt.timedelta(days=n) for n in range((end - start).days + 1))
+    return [day for day in days if day not in done]
 
 
 # --- interest ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Views, Celery tasks, the import and the demo seeder all call these functions.
 
 import datetime as dt
 import re
+from collections.abc import Callable
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
@@ -25,6 +26,7 @@ from .models import (
     CACHED_FIELDS,
     MAX_WORKERS_EMPLOYED,
     MAX_WORKS_BUILT,
+    EndOfDay,
     Instalment,
     Loan,
     LoanTransaction,
@@ -865,30 +867,127 @@ def _drop_instalments(instalments) -> None:
     instalments.exclude(pk__in=named).delete()
 
 
-def loans_transfer_overdue(*, office: Office, up_to: dt.date, user=None) -> int:
-    """Transfer to overdue, as of the day after each due date, every instalment that was
-    neither paid nor extended. Runs daily up to the business date; idempotent per loan and day.
-    After missed days one transfer dated up_to covers them all: a transfer dated back would come
-    before repayments already split on the balances without it."""
-    count = 0
-    for loan_id, target, overdue_now in overdue_candidates(office, up_to):
-        loan_transfer_to_overdue(
+def _transfer_overdue(*, office: Office, day: dt.date, user) -> tuple[int, int]:
+    """Transfer to overdue, dated `day`, every instalment due before `day` that was neither paid
+    nor extended: the posting step of `day`'s end of day, and only that (a transfer dated before
+    the business date would come before repayments already split on the balances without it).
+    Idempotent per loan and day. Returns the entries posted and the principal they moved."""
+    count = amount = 0
+    for loan_id, target, overdue_now in overdue_candidates(office, day):
+        entry = loan_transfer_to_overdue(
             loan=Loan(pk=loan_id),
             amount=target - overdue_now,
-            value_date=up_to,
+            value_date=day,
             user=user,
-            idempotency_key=f"overdue:{loan_id}:{up_to.isoformat()}",
+            idempotency_key=f"overdue:{loan_id}:{day.isoformat()}",
         )
         count += 1
-    return count
+        amount += entry.amount
+    return count, amount
 
 
-# --- the office's business date and month close --------------------------------------------------
+# --- end of day, the office's business date and month close ----------------------------------
 
 
-@transaction.atomic
-def office_set_business_date(*, office: Office, day: dt.date, hold: bool, user) -> Office:
-    office = Office.objects.select_for_update().get(pk=office.pk)
+def _refuse_day(message: str, code: str, field: str = "through") -> ValidationError:
+    return ValidationError({field: ValidationError(message, code=code)})
+
+
+def last_day_to_run() -> dt.date:
+    """The latest day an end of day may run: yesterday in the offices' time zone (TIME_ZONE,
+    Asia/Ho_Chi_Minh), since it moves the business date to the day after, never past today."""
+    return timezone.localdate() - dt.timedelta(days=1)
+
+
+def _end_of_day_once(*, office_id: int, through: dt.date, user) -> EndOfDay | None:
+    """Run the office's next day (its business date) if it is on or before `through`, in one
+    transaction; None when there is none left. The office row is locked FOR UPDATE, so a second
+    run waits, then finds the business date moved and goes on from there; postings wait too."""
+    with transaction.atomic():
+        office = Office.objects.select_for_update().get(pk=office_id)
+        day = office.business_date
+        if day > through:
+            return None
+        if month_is_closed(office, day):
+            raise _refuse_day(_("That month is closed."), "closed")
+        run = EndOfDay.objects.filter(office=office, day=day).first()
+        if run is None:
+            # A day run before the business date was moved back: nothing is posted again.
+            started = timezone.now()
+            posted, amount = _transfer_overdue(office=office, day=day, user=user)
+            run = EndOfDay.objects.create(
+                office=office,
+                day=day,
+                run_by=user,
+                started_at=started,
+                finished_at=timezone.now(),
+                entries_posted=posted,
+                amount_posted=amount,
+            )
+        office.business_date = day + dt.timedelta(days=1)
+        office.save(update_fields=["business_date"])
+    return run
+
+
+def end_of_day(
+    *,
+    office: Office,
+    through: dt.date,
+    user,
+    progress: Callable[[EndOfDay], None] | None = None,
+) -> list[EndOfDay]:
+    """Close the office's days from its business date through `through`, in order, each in its
+    own transaction (a crash leaves the days before it done), and return their runs; the business
+    date ends on the day after `through`. `user` None is the scheduler. A day already run
+    (EndOfDay row) posts nothing again; a `through` before the business date runs nothing.
+
+    Refused: `through` after yesterday (the business date never goes past today), or in a
+    closed month; a user who is not a manager of the office."""
+    if user is not None and not can_manage(user, office):
+        raise PermissionDenied(_("Only a manager runs the end of day."))
+    last = last_day_to_run()
+    if through > last:
+        raise _refuse_day(
+            _("End of day runs at most through yesterday, %(d)s.")
+            % {"d": last.strftime("%d/%m/%Y")},
+            "after_yesterday",
+        )
+    if month_is_closed(office, through):
+        raise _refuse_day(_("That month is closed."), "closed")
+    runs = []
+    while (run := _end_of_day_once(office_id=office.pk, through=through, user=user)) is not None:
+        runs.append(run)
+        if progress is not None:
+            progress(run)
+    office.refresh_from_db(fields=["business_date"])
+    return runs
+
+
+def _check_not_before_entries(office: Office, day: dt.date) -> None:
+    """Before an entry already posted, that entry would be dated after the business date, and no
+    reversal or transfer could then follow it."""
+    latest = LoanTransaction.objects.filter(office=office).aggregate(Max("value_date"))[
+        "value_date__max"
+    ]
+    if latest is not None and day < latest:
+        raise ValidationError(
+            {
+                "day": ValidationError(
+                    _(
+                        "The business date cannot move before %(d)s, "
+                        "the date of an entry already posted."
+                    )
+                    % {"d": latest.strftime("%d/%m/%Y")},
+                    code="before_entries",
+                )
+            }
+        )
+
+
+def office_set_business_date(*, office: Office, day: dt.date, hold: bool, user) -> list[EndOfDay]:
+    """A manager moves the office's business date and holds it or lets it follow the calendar.
+    Forward, the date moves only through end of day, run for every day it passes (their runs are
+    returned); back, it may go no earlier than an entry already posted."""
     if user is not None and not can_manage(user, office):
         raise PermissionDenied(_("Only a manager sets the business date."))
     if month_is_closed(office, day):
@@ -906,32 +1005,15 @@ def office_set_business_date(*, office: Office, day: dt.date, hold: bool, user) 
                 )
             }
         )
-    # Before an entry already posted, that entry would be dated after the business date, and no
-    # reversal or transfer could then follow it.
-    latest = LoanTransaction.objects.filter(office=office).aggregate(Max("value_date"))[
-        "value_date__max"
-    ]
-    if latest is not None and day < latest:
-        raise ValidationError(
-            {
-                "day": ValidationError(
-                    _(
-                        "The business date cannot move before %(d)s, "
-                        "the date of an entry already posted."
-                    )
-                    % {"d": latest.strftime("%d/%m/%Y")},
-                    code="before_entries",
-                )
-            }
-        )
-    office.business_date = day
-    office.business_date_held = hold
-    office.save(update_fields=["business_date", "business_date_held"])
-    return office
-
-
-def offices_advance_business_date(today: dt.date) -> int:
-    """Move every office that is not held to the calendar date."""
-    return Office.objects.filter(business_date_held=False, business_date__lt=today).update(
-        business_date=today
-    )
+    runs = []
+    current = Office.objects.get(pk=office.pk).business_date
+    if day > current:
+        runs = end_of_day(office=office, through=day - dt.timedelta(days=1), user=user)
+    with transaction.atomic():
+        office = Office.objects.select_for_update().get(pk=office.pk)
+        if day < office.business_date:
+            _check_not_before_entries(office, day)
+        office.business_date = day
+        office.business_date_held = hold
+        office.save(update_fields=["business_date", "business_date_held"])
+    return runs

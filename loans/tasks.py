@@ -3,7 +3,6 @@
 import datetime as dt
 
 from celery import shared_task
-from django.utils import timezone
 
 from borrowers.models import Office
 
@@ -11,26 +10,22 @@ from . import services
 
 
 @shared_task
-def advance_business_dates(today: str | None = None) -> int:
-    """Move every office whose business date is not held to the calendar date."""
-    day = dt.date.fromisoformat(today) if today else timezone.localdate()
-    return services.offices_advance_business_date(day)
-
-
-@shared_task
-def transfer_overdue_for_office(office_id: int, up_to: str | None = None) -> int:
-    """Transfer unpaid, un-extended instalments to overdue as of the business date (missed days
-    are caught up by one transfer dated the run day, not one per missed day)."""
+def end_of_day_for_office(office_id: int, through: str | None = None) -> int:
+    """Run the office's end of day through `through` (default: yesterday, the latest day it may
+    run); returns the entries posted."""
     office = Office.objects.get(pk=office_id)
-    end = dt.date.fromisoformat(up_to) if up_to else office.business_date
-    return services.loans_transfer_overdue(office=office, up_to=end)
+    end = dt.date.fromisoformat(through) if through else services.last_day_to_run()
+    runs = services.end_of_day(office=office, through=end, user=None)
+    return sum(run.entries_posted for run in runs)
 
 
 @shared_task
-def daily_overdue() -> int:
-    """The daily run: advance business dates, then each office's overdue transfer."""
-    advance_business_dates()
+def daily_end_of_day() -> int:
+    """The daily run: every office whose business date is not held closes its days through
+    yesterday, so its business date becomes today. A held office waits for its manager."""
+    through = services.last_day_to_run()
+    offices = Office.objects.filter(business_date_held=False, business_date__lte=through)
     return sum(
-        transfer_overdue_for_office(office_id)
-        for office_id in Office.objects.values_list("pk", flat=True)
+        end_of_day_for_office(office_id, through.isoformat())
+        for office_id in offices.values_list("pk", flat=True)
     )

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from borrowers.models import Commune, Office
 from borrowers.selectors import can_manage
 from loans.models import ClosedMonth, LoanTransaction
+from loans.selectors import end_of_day_missing
 
 from .models import ReportRun
 from .periods import month_end, previous_month
@@ -77,6 +78,22 @@ def month_to_close(*, office: Office) -> dt.date | None:
     return candidate if month_is_over(office=office, month=candidate) else None
 
 
+def _check_end_of_day(office: Office, start: dt.date, end: dt.date, month: dt.date) -> None:
+    """A month closes only when each of its days has been closed by end of day (the days before
+    the office's first business date count as closed by the import)."""
+    missing = end_of_day_missing(office, start, end)
+    if missing:
+        raise ValidationError(
+            _("End of day has not run for %(first)s–%(last)s: run it before closing %(month)s.")
+            % {
+                "first": missing[0].strftime("%d/%m/%Y"),
+                "last": missing[-1].strftime("%d/%m/%Y"),
+                "month": month.strftime("%m/%Y"),
+            },
+            code="end_of_day_missing",
+        )
+
+
 def _check_manager(user, office: Office) -> None:
     if not can_manage(user, office):
         raise PermissionDenied(_("Only a manager of the office can close or reopen a month."))
@@ -133,6 +150,7 @@ def month_close(*, office: Office, month: dt.date, user) -> ClosedMonth:
                 _("Close %(earlier)s first: months are closed in order.")
                 % {"earlier": earlier.strftime("%m/%Y")}
             )
+        _check_end_of_day(office, month, month_end(month), month)
         with pghistory.context(user=user.pk):
             closed = ClosedMonth.objects.create(office=office, month=month, closed_by=user)
         snapshot_take(office=office, month_end=month_end(month))
@@ -179,6 +197,7 @@ def month_close_history(*, office: Office, through: dt.date, user) -> int:
             raise ValidationError(_("There is no history to close up to that month."))
         if ClosedMonth.objects.filter(office=office, month__gte=through).exists():
             raise ValidationError(_("%(month)s is already closed.") % {"month": f"{through:%m/%Y}"})
+        _check_end_of_day(office, first.value_date, month_end(through), through)
         closed = set(ClosedMonth.objects.filter(office=office).values_list("month", flat=True))
         months, month = [], first.value_date.replace(day=1)
         while month <= through:

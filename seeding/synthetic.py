@@ -236,8 +236,11 @@ def _prepare_office(cursor, code, name, business_date, replace) -> Office:
 
 def _delete_office_data(cursor, office_id: int) -> None:
     """Delete an office's book (the ledger's append-only trigger is off in replica mode), with
-    its closed months and the month-end snapshots derived from its ledger."""
+    its closed months, its ends of day and the month-end snapshots derived from its ledger. The
+    new book starts at the business date: its history before it is the seeder's (an import's)."""
     statements = [
+        "DELETE FROM loans_endofday WHERE office_id = %(o)s",
+        "UPDATE borrowers_office SET first_business_date = business_date WHERE id = %(o)s",
         "DELETE FROM reports_monthendbalance WHERE snapshot_id IN "
         "(SELECT id FROM reports_monthendsnapshot WHERE office_id = %(o)s)",
         "DELETE FROM reports_monthendsnapshot WHERE office_id = %(o)s",

@@ -10,7 +10,14 @@ from django.test.utils import CaptureQueriesContext
 
 from borrowers.models import Household, HouseholdCategory
 from loans import selectors, services
-from loans.models import ClosedMonth, Loan, LoanTransaction, Programme, ProgrammeRule
+from loans.models import (
+    ClosedMonth,
+    Loan,
+    LoanTransaction,
+    Programme,
+    ProgrammeRule,
+    TransactionKind,
+)
 from loans.selectors import ledger_mismatches
 
 from ..conftest import key, refused
@@ -235,18 +242,19 @@ def test_transfer_to_overdue_only_from_principal_in_term(active_loan, staff_a):
         post(services.loan_transfer_to_overdue, active_loan, staff_a, 50_000_001)
 
 
-def test_daily_overdue_transfers_only_the_unpaid_instalment(active_loan, staff_a):
-    first = active_loan.instalments.get(seq=1)  # 5 M due 15/07/2021
+def test_end_of_day_transfers_only_the_unpaid_instalment(active_loan, staff_a):
+    first = active_loan.instalments.get(seq=1)  # 5 M due 15/07/2021: overdue from 16/07
     office = active_loan.office
-    office.business_date = D(2021, 7, 16)
-    office.save()
-    assert services.loans_transfer_overdue(office=office, up_to=D(2021, 7, 15)) == 0
-    assert services.loans_transfer_overdue(office=office, up_to=D(2021, 7, 16)) == 1
+    runs = services.end_of_day(office=office, through=D(2021, 7, 15), user=None)
+    assert sum(run.entries_posted for run in runs) == 0
+    runs = services.end_of_day(office=office, through=D(2021, 7, 16), user=None)
+    assert [(run.day, run.entries_posted) for run in runs] == [(D(2021, 7, 16), 1)]
     loan = fresh(active_loan)
     assert loan.overdue == first.principal == 5_000_000
     assert loan.in_term == 45_000_000
-    # Running again the same day posts nothing more.
-    assert services.loans_transfer_overdue(office=office, up_to=D(2021, 7, 16)) == 0
+    # Running again through the same day posts nothing more.
+    assert services.end_of_day(office=office, through=D(2021, 7, 16), user=None) == []
+    assert loan.transactions.filter(kind=TransactionKind.TRANSFER_TO_OVERDUE).count() == 1
     assert ledger_mismatches() == []
 
 
@@ -261,9 +269,8 @@ def test_extended_instalment_is_not_transferred(active_loan, staff_a):
         idempotency_key=key(),
     )
     office = active_loan.office
-    office.business_date = D(2021, 7, 16)
-    office.save()
-    assert services.loans_transfer_overdue(office=office, up_to=D(2021, 7, 16)) == 0
+    runs = services.end_of_day(office=office, through=D(2021, 7, 16), user=None)
+    assert sum(run.entries_posted for run in runs) == 0
     first.refresh_from_db()
     assert first.extended_to == D(2021, 12, 15)
 

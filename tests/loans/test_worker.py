@@ -1,4 +1,4 @@
-"""The daily overdue task through a real Redis broker and a real Celery worker process."""
+"""The end-of-day task through a real Redis broker and a real Celery worker process."""
 
 import os
 import time
@@ -24,9 +24,7 @@ def test_overdue_task_runs_in_a_real_worker(active_loan, worker):
     from loans import tasks
 
     office = active_loan.office
-    office.business_date = active_loan.first_disbursed_on.replace(month=7, day=16)
-    office.save()
-    send_task(tasks.transfer_overdue_for_office, [office.pk], worker)
+    send_task(tasks.end_of_day_for_office, [office.pk, "2021-07-16"], worker)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not Loan.objects.get(pk=active_loan.pk).overdue:
         time.sleep(0.5)

@@ -7,10 +7,12 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 CRONTABS = [
     # name, task, minute, hour
-    ("Daily overdue transfer", "loans.tasks.daily_overdue", "30", "0"),
-    # After the overdue run has moved the business dates: last month's packs once they are due.
+    ("Daily end of day", "loans.tasks.daily_end_of_day", "30", "0"),
+    # After end of day has moved the business dates: last month's packs once they are due.
     ("Monthly report packs", "reports.tasks.monthly_packs_due", "0", "2"),
 ]
+# The schedule end of day replaced (it called a task that no longer exists).
+RETIRED = ["Daily overdue transfer"]
 TAKE_BACK = ("Take back stale report runs", "reports.tasks.take_back_stale_report_runs")
 
 
@@ -24,6 +26,7 @@ class Command(BaseCommand):
     help = "Create or update the periodic Celery tasks."
 
     def handle(self, *args, **options):
+        PeriodicTask.objects.filter(name__in=RETIRED).delete()
         for name, task, minute, hour in CRONTABS:
             schedule, _ = CrontabSchedule.objects.get_or_create(
                 minute=minute,

@@ -58,8 +58,11 @@ class Command(BaseCommand):
         if Loan.objects.filter(office=office).exists():
             self.stdout.write(f"The demo office {office.code} already has loans: nothing to do.")
             return
-        # The article's moment: postings up to 15 June 2021, held there.
-        Office.objects.filter(pk=office.pk).update(business_date=AS_OF, business_date_held=True)
+        # The article's moment: postings up to 15 June 2021, held there. The imported book is
+        # history up to it: end of day runs from 15 June on (docs/decisions/0011-end-of-day.md).
+        Office.objects.filter(pk=office.pk).update(
+            business_date=AS_OF, business_date_held=True, first_business_date=AS_OF
+        )
         office.refresh_from_db()
         tables = build_demo_tables()
         generated = time.monotonic()
