@@ -11,6 +11,8 @@ PROD_LOCK := requirements/prod.lock
 COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
 	--generate-hashes --custom-compile-command "make lock" $(if $(filter true,$(UPGRADE)),--upgrade)
 export DEVELOPMENT ?= true
+# `make run PORT=8001` serves beside another checkout's server.
+PORT ?= 8000
 
 .PHONY: run test lint format bench install lock clean-db
 
@@ -42,10 +44,10 @@ run: $(STAMP)
 	$(BIN)/python manage.py setup_periodic_tasks
 	$(BIN)/python manage.py seed_demo
 	@echo
-	@echo "  Branch Portal: http://127.0.0.1:8000/"
+	@echo "  Branch Portal: http://127.0.0.1:$(PORT)/"
 	@echo "  Log in as staff, manager, auditor or admin; password demo1234"
 	@echo
-	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:8000
+	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(STAMP)
 	$(BIN)/python manage.py makemigrations --check --dry-run

@@ -371,3 +371,13 @@ def test_every_transactional_test_rolls_back_serialized():
         if "django_db(transaction=True" in line and "serialized_rollback=True" not in line
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize(("args", "port"), [([], "8000"), (["PORT=8001"], "8001")])
+def test_make_run_serves_on_the_port_it_is_given(args, port):
+    """`make run PORT=8001` serves beside another server, and the address it prints is that one."""
+    dry_run = subprocess.run(
+        ["make", "--dry-run", "run", *args], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert f"Branch Portal: http://127.0.0.1:{port}/" in dry_run
+    assert f"manage.py runserver 127.0.0.1:{port}\n" in dry_run
