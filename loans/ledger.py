@@ -210,6 +210,12 @@ def msg_repayment_exceeds(payable: int) -> str:
     }
 
 
+def msg_dated_before_disbursement(first_disbursed_on: dt.date) -> str:
+    return _(
+        "The loan was first disbursed on %(d)s: an entry on its principal is dated on or after it."
+    ) % {"d": first_disbursed_on.strftime("%d/%m/%Y")}
+
+
 def msg_interest_before_disbursement() -> str:
     return _("Interest is paid on a disbursed loan only.")
 

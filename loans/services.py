@@ -369,6 +369,15 @@ def _require_active(loan: Loan) -> None:
         raise ValidationError(ledger.msg_no_balance(loan.status))
 
 
+def _require_disbursed_by(loan: Loan, value_date: dt.date) -> None:
+    """An entry on the principal dated before the first disbursement finds no balance there:
+    say so, rather than that the amount exceeds a balance of 0."""
+    if loan.first_disbursed_on and value_date < loan.first_disbursed_on:
+        raise ValidationError(
+            {"value_date": ledger.msg_dated_before_disbursement(loan.first_disbursed_on)}
+        )
+
+
 @transaction.atomic
 def loan_disburse(
     *,
@@ -423,6 +432,7 @@ def loan_repay_principal(
     if entry:
         return entry
     _require_active(loan)
+    _require_disbursed_by(loan, value_date)
     timeline = timeline_from(loan, value_date)
     on = timeline.on
     payable = ledger.repayable(on.outstanding, on.frozen)
@@ -498,6 +508,7 @@ def loan_transfer_to_overdue(
     if entry:
         return entry
     _require_active(loan)
+    _require_disbursed_by(loan, value_date)
     timeline = timeline_from(loan, value_date)
     in_term = timeline.on.in_term
     if amount > in_term:
@@ -580,6 +591,7 @@ def loan_freeze(
     if entry:
         return entry
     _require_active(loan)
+    _require_disbursed_by(loan, value_date)
     if not note.strip():
         raise ValidationError({"note": ledger.msg_freeze_without_dossier()})
     timeline = timeline_from(loan, value_date)
@@ -612,6 +624,7 @@ def loan_unfreeze(
     loan, entry = _begin(loan, Kind.UNFREEZE, idempotency_key, value_date, amount)
     if entry:
         return entry
+    _require_disbursed_by(loan, value_date)
     timeline = timeline_from(loan, value_date)
     if amount > timeline.on.frozen:
         raise ValidationError({"amount": ledger.msg_unfreeze_exceeds()})
@@ -645,6 +658,7 @@ def loan_write_off(
     if entry:
         return entry
     _require_active(loan)
+    _require_disbursed_by(loan, value_date)
     timeline = timeline_from(loan, value_date)
     on = timeline.on
     if amount > on.outstanding:

@@ -931,6 +931,8 @@ class Checker:
             return
         else:
             if not ledger.may_act_on(book.status):
+                if first := self.disbursed_later(book, entry):
+                    raise _Bad("value_date", ledger.msg_dated_before_disbursement(first))
                 raise _Bad("value_date", ledger.msg_no_balance(book.status))
             if kind == Kind.PRINCIPAL_REPAYMENT:
                 payable = ledger.repayable(book.outstanding, book.frozen)
@@ -943,6 +945,20 @@ class Checker:
                 raise _Bad("amount", ledger.msg_write_off_exceeds(book.outstanding))
         entry.d_outstanding, entry.d_overdue, entry.d_frozen = ledger.effect(
             kind, amount, book.outstanding, book.overdue, book.frozen
+        )
+
+    def disbursed_later(self, book: Book, entry: Entry) -> dt.date | None:
+        """The date of the loan's first disbursement, when it comes after this entry's value date
+        (the services refuse such an entry with that date, ledger.msg_dated_before_disbursement)."""
+        if book.first_disbursed_on is not None:
+            return None
+        return min(
+            (
+                e.value_date
+                for e in self.loan_entries[entry.loan_key]
+                if e.kind == Kind.DISBURSEMENT and not e.failed and e.value_date > entry.value_date
+            ),
+            default=None,
         )
 
     def reversal_effect(self, book: Book, entry: Entry) -> None:

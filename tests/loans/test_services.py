@@ -235,6 +235,32 @@ def test_full_repayment_settles(active_loan, staff_a):
         post(services.loan_repay_principal, active_loan, staff_a, 1)
 
 
+@pytest.mark.parametrize(
+    ("operation", "extra"),
+    [
+        (services.loan_repay_principal, {}),
+        (services.loan_transfer_to_overdue, {}),
+        (services.loan_freeze, {"note": "QĐ 12/2021"}),
+        (services.loan_unfreeze, {}),
+        (services.loan_write_off, {}),
+    ],
+    ids=lambda value: getattr(value, "__name__", ""),
+)
+def test_an_entry_dated_before_the_first_disbursement_says_so(
+    active_loan, staff_a, operation, extra
+):
+    """The ledger holds no principal before 15/01/2021: the clerk is told the date to use, not
+    that the amount exceeds a balance of 0."""
+    with refused(
+        "The loan was first disbursed on 15/01/2021: an entry on its principal is dated on or "
+        "after it.",
+        field="value_date",
+    ):
+        post(operation, active_loan, staff_a, 1_000_000, D(2021, 1, 14), **extra)
+    assert LoanTransaction.objects.filter(loan=active_loan).count() == 1
+    post(services.loan_repay_principal, active_loan, staff_a, 1_000_000, D(2021, 1, 15))
+
+
 def test_transfer_to_overdue_only_from_principal_in_term(active_loan, staff_a):
     with refused(
         "Only principal in term (50.000.000 VND) can be transferred to overdue.", field="amount"

@@ -462,7 +462,8 @@ BAD = [
      "transactions.csv:6: amount: The repayment exceeds the principal that can be repaid "
      "(45.000.000 VND)."),
     ("repaid-before-disbursed", setter("transactions", 6, "value_date", "2020-01-19"),
-     "transactions.csv:8: value_date: The loan has no balance to act on (status: Approved)."),
+     "transactions.csv:8: value_date: The loan was first disbursed on 20/01/2020: an entry on "
+     "its principal is dated on or after it."),
     ("repaid-after-settled", appender(row("P10", "L7", "principal_repayment", "2020-01-01", "1")),
      "transactions.csv:27: value_date: The loan has no balance to act on (status: Settled)."),
     ("overdue-over-in-term", setter("transactions", 11, "amount", "30000001"),
