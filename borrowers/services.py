@@ -109,11 +109,23 @@ def _check_identity(*, citizen_id: str, date_of_birth, sex, exclude_pk: int | No
         )
 
 
-def _check_place(*, office: Office, village: Village, group: SavingsGroup | None) -> None:
+def msg_group_of_another_commune(group: SavingsGroup) -> str:
+    return _(
+        "The group %(g)s meets in %(c)s: a household joins a group of its own village's commune."
+    ) % {"g": group.code, "c": group.village.commune.name}
+
+
+def _check_place(
+    *, office: Office, village: Village, group: SavingsGroup | None, joining: bool = True
+) -> None:
+    """The village and group are the office's; a group the household joins (or keeps while it
+    moves to another village) meets in its village's commune."""
     if village.office_id != office.pk:
         raise ValidationError({"village": _("The village belongs to another office.")})
     if group is not None and group.office_id != office.pk:
         raise ValidationError({"group": _("The group belongs to another office.")})
+    if joining and group is not None and group.village.commune_id != village.commune_id:
+        raise ValidationError({"group": msg_group_of_another_commune(group)})
 
 
 @transaction.atomic
@@ -185,7 +197,13 @@ def household_update(
         sex=sex,
         exclude_pk=household.pk,
     )
-    _check_place(office=office, village=village, group=group)
+    _check_place(
+        office=office,
+        village=village,
+        group=group,
+        # A household placed before the rule keeps its group while neither changes.
+        joining=group != household.group or village != household.village,
+    )
     if group != household.group:
         check_effective_date(on, office=office, open_month=True)
         current = GroupMembership.objects.filter(household=household, left_on__isnull=True).first()

@@ -80,6 +80,53 @@ def test_register_refuses_a_village_of_another_office(office_a, office_b):
     assert not Household.objects.exists()
 
 
+def test_a_household_joins_a_group_of_its_own_commune_only(office_a):
+    group = GroupFactory(village__commune__office=office_a)
+    elsewhere = GroupFactory(village__commune__office=office_a)  # another commune
+    neighbours = GroupFactory(village__commune=group.village.commune)  # another village
+    with refused(
+        f"The group {elsewhere.code} meets in {elsewhere.village.commune.name}: a household joins "
+        "a group of its own village's commune.",
+        field="group",
+    ):
+        _register(elsewhere, village=group.village)
+    assert not Household.objects.exists()
+    household = _register(neighbours, village=group.village)
+    assert household.memberships.get().group == neighbours
+
+
+def _update(household, **changes):
+    values = {
+        "household": household,
+        "full_name": household.full_name,
+        "date_of_birth": household.date_of_birth,
+        "sex": household.sex,
+        "phone": household.phone,
+        "village": household.village,
+        "group": household.group,
+        "on": D(2021, 6, 1),
+    }
+    return services.household_update(**{**values, **changes})
+
+
+def test_an_update_keeps_the_household_in_a_group_of_its_commune(household_a):
+    elsewhere = GroupFactory(village__commune__office=household_a.office)
+    message = "a household joins a group of its own village's commune."
+    memberships = GroupMembership.objects.count()
+    with refused(message, field="group"):
+        _update(household_a, group=elsewhere)
+    with refused(message, field="group"):  # a move to another commune, keeping the group
+        _update(household_a, village=elsewhere.village)
+    household_a.refresh_from_db()
+    assert (household_a.village, household_a.group) != (elsewhere.village, elsewhere)
+    assert GroupMembership.objects.count() == memberships
+    _update(household_a, village=elsewhere.village, group=elsewhere)
+    # A household placed in another commune's group before the rule keeps it while it stays.
+    Household.objects.filter(pk=household_a.pk).update(village=household_a.village)
+    household_a.refresh_from_db()
+    assert _update(household_a, phone="0912345678").group == elsewhere
+
+
 def test_new_citizen_id_keeps_the_old_one_as_history(household_a):
     old = household_a.citizen_id
     new = citizen_id_for(household_a.date_of_birth, household_a.sex, province="079")

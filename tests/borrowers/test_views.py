@@ -4,10 +4,11 @@ import datetime as dt
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from borrowers.models import Household, PreviousIdentity
 
-from ..factories import HouseholdFactory, citizen_id_for
+from ..factories import GroupFactory, HouseholdFactory, citizen_id_for
 
 pytestmark = pytest.mark.django_db
 
@@ -198,6 +199,30 @@ def test_register_refuses_other_office_village(client, staff_a, household_b):
     )
     assert response.status_code == 200
     assert "village" in response.context["form"].errors
+    assert Household.objects.count() == 1
+
+
+def test_register_shows_a_group_of_another_commune_on_its_field(client, staff_a, household_a):
+    client.force_login(staff_a)
+    elsewhere = GroupFactory(village__commune__office=household_a.office)
+    dob = dt.date(1990, 4, 2)
+    response = client.post(
+        reverse("borrowers:create"),
+        {
+            "full_name": "Phạm Văn Đức",
+            "citizen_id": citizen_id_for(dob, "M"),
+            "date_of_birth": "1990-04-02",
+            "sex": "M",
+            "village": household_a.village_id,
+            "group": elsewhere.pk,
+            "category": "poor",
+            "category_year": 2021,
+        },
+    )
+    assert response.status_code == 200
+    (error,) = response.context["form"].errors["group"]
+    assert "a household joins a group of its own village's commune" in error
+    assert escape(error) in response.content.decode()
     assert Household.objects.count() == 1
 
 
