@@ -81,12 +81,33 @@ class BootstrapMixin:
                     widget.attrs["class"] = widget.attrs.get("class", "") + " is-invalid"
 
 
+class CommuneSelect(forms.Select):
+    """A select whose options say their commune (data-commune): the group choice follows the
+    chosen village's commune in the browser (static/js/portal.js, data-follows). The service
+    refuses a group of another commune all the same."""
+
+    def __init__(self, commune_of, attrs=None):
+        super().__init__(attrs)
+        self.commune_of = commune_of
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        instance = getattr(value, "instance", None)
+        if instance is not None:
+            option["attrs"]["data-commune"] = str(self.commune_of(instance))
+        return option
+
+
 class VillageChoiceField(forms.ModelChoiceField):
+    widget = CommuneSelect(lambda village: village.commune_id)
+
     def label_from_instance(self, obj: Village) -> str:
         return f"{obj.name} – {obj.commune.name}"
 
 
 class GroupChoiceField(forms.ModelChoiceField):
+    widget = CommuneSelect(lambda group: group.village.commune_id)
+
     def label_from_instance(self, obj: SavingsGroup) -> str:
         return f"{obj.code} {obj.name} ({obj.village.name})"
 
@@ -96,6 +117,7 @@ def _place_fields(form, user) -> None:
     form.fields["group"].queryset = (
         groups_for_user(user).filter(dissolved_on__isnull=True).select_related("village")
     )
+    form.fields["group"].widget.attrs["data-follows"] = form["village"].auto_id
 
 
 class HouseholdRegisterForm(BootstrapMixin, forms.Form):

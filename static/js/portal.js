@@ -69,4 +69,28 @@
     select.addEventListener("change", sync);
     sync();
   });
+
+  // A choice that follows another (data-follows: the other select's id) offers only the options
+  // of the commune chosen there (data-commune on the options of both): the household form's
+  // group follows its village. A choice the change leaves outside is cleared; the one the page
+  // came with stays offered until then, so an edit that changes nothing keeps it.
+  document.querySelectorAll("select[data-follows]").forEach(function (select) {
+    var leader = document.getElementById(select.dataset.follows);
+    if (!leader) return;
+    function sync(changed) {
+      var chosen = leader.options[leader.selectedIndex];
+      var commune = chosen && chosen.value !== "" ? chosen.dataset.commune : null;
+      Array.prototype.forEach.call(select.options, function (option) {
+        var outside = commune !== null && option.value !== "" && option.dataset.commune !== commune;
+        if (outside && option.selected && !changed) outside = false;
+        option.hidden = outside;
+        option.disabled = outside;
+        if (outside && option.selected) select.value = "";
+      });
+    }
+    leader.addEventListener("change", function () {
+      sync(true);
+    });
+    sync(false);
+  });
 })();

@@ -1,6 +1,7 @@
 """The household pages: rendering, search, filters, forms, and office scoping."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.urls import reverse
@@ -224,6 +225,20 @@ def test_register_shows_a_group_of_another_commune_on_its_field(client, staff_a,
     assert "a household joins a group of its own village's commune" in error
     assert escape(error) in response.content.decode()
     assert Household.objects.count() == 1
+
+
+def test_the_household_forms_say_each_village_and_group_commune(client, staff_a, household_a):
+    """What static/js/portal.js needs to offer only the chosen village's groups."""
+    client.force_login(staff_a)
+    commune = household_a.village.commune_id
+    for url in [reverse("borrowers:create"), reverse("borrowers:edit", args=[household_a.pk])]:
+        html = client.get(url).content.decode()
+        assert 'data-follows="id_village"' in html
+        for select, pk in [("village", household_a.village_id), ("group", household_a.group_id)]:
+            option = rf'<option value="{pk}"( selected)? data-commune="{commune}">'
+            assert re.search(
+                rf'id="id_{select}">\s*<option value=""[^>]*>[^<]*</option>\s*{option}', html
+            )
 
 
 def test_change_citizen_id_keeps_history(client, staff_a, household_a):
