@@ -244,7 +244,7 @@ REPORTS_STALE_SECONDS = env_int("REPORTS_STALE_SECONDS", 60)
 REPORTS_MAX_ATTEMPTS = env_int("REPORTS_MAX_ATTEMPTS", 3)
 REPORTS_TAKE_BACK_SECONDS = env_int("REPORTS_TAKE_BACK_SECONDS", 30)
 
-DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
+DJANGO_TABLES2_TEMPLATE = "django_tables2/portal.html"
 DJANGO_TABLES2_TABLE_ATTRS = {"class": "table table-sm table-hover align-middle"}
 
 LOGGING = {

@@ -1,6 +1,6 @@
 """List parameters are bounded on every list: the page size comes from a fixed set, a page that
 is not a number is the first, a number out of range the last, and an export format we do not
-write answers 400. Pages a link leads to still count nothing (decision 0004)."""
+write answers 400. Pages a link leads to count only up to a limit (decision 0004)."""
 
 import datetime as dt
 
@@ -9,7 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
+from django.utils.translation import gettext, ngettext, pgettext
 
+from branch_portal import pagination
 from branch_portal.pagination import LAST_PAGE, ListParamsForm
 from loans import services
 from reports.models import ReportRun
@@ -79,21 +81,66 @@ def test_last_page_of_an_empty_list_is_the_first(client, staff_a, household_a):
     assert (number, rows) == (1, [])
 
 
-def _counts(client, url, **params) -> int:
+def _counting(client, url, **params) -> list[str]:
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url, params).status_code == 200
-    return sum("COUNT(" in query["sql"].upper() for query in queries.captured_queries)
+    return [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
 
 
-def test_only_a_bad_page_counts_rows(client, staff_a, households):
+def test_a_list_counts_once_and_only_up_to_the_limit(client, staff_a, households):
+    """A page with more after it counts its list once, over a LIMIT (decision 0004): the count
+    stops at COUNT_LIMIT + 1 rows. A last page knows the count from its own rows, and a bad
+    page's last-page count is the only other count."""
     client.force_login(staff_a)
     url = reverse("borrowers:list")
-    assert _counts(client, url) == 0
-    assert _counts(client, url, page="2", per_page="25") == 0
-    assert _counts(client, url, page="abc") == 0
+    (count,) = _counting(client, url)
+    assert f"LIMIT {pagination.COUNT_LIMIT + 1}" in count
+    assert _counting(client, url, page="abc") == [count]
+    assert _counting(client, url, page="2", per_page="25") == []
+    assert _counting(client, url, per_page="50") == []
     # The last page of a list without totals can only be found by counting, once.
-    assert _counts(client, url, page="1000") == 1
-    assert _counts(client, url, page=BEYOND_BIGINT) == 1
+    assert len(_counting(client, url, page="1000")) == 1
+    assert len(_counting(client, url, page=BEYOND_BIGINT)) == 1
+
+
+@pytest.mark.parametrize("list_name", ["borrowers:list", "loans:list"])
+def test_a_list_says_how_many_results_it_holds(
+    client, staff_a, households, loans, list_name, monkeypatch
+):
+    client.force_login(staff_a)
+    client.cookies["django_language"] = "en"
+    url = reverse(list_name)
+    for params in [{}, {"page": "2"}, {"per_page": "50"}]:
+        response = client.get(url, params)
+        assert response.context["table"].row_count == pagination.RowCount(ROWS), params
+        assert f">{ROWS} results</p>" in response.content.decode()
+    # Past the limit, the list says only that it holds more, whatever the page.
+    monkeypatch.setattr(pagination, "COUNT_LIMIT", 20)
+    for params in [{}, {"per_page": "25", "page": "1"}]:
+        html = client.get(url, params).content.decode()
+        assert ">More than 20 results</p>" in html
+    assert f">{ROWS} results</p>" in client.get(url, {"page": "2"}).content.decode()
+    response = client.get(url, {"q": "no such name", "status": "settled"})
+    assert ">0 results</p>" in response.content.decode()
+
+
+def test_the_pager_speaks_the_users_language(client, staff_a, households):
+    """django-tables2 has no Vietnamese: the pager's words are the project's, with a context."""
+    client.force_login(staff_a)
+    client.cookies["django_language"] = "vi"
+    with translation.override("vi"):
+        words = [
+            pgettext("pager", "Previous"),
+            pgettext("pager", "Next"),
+            gettext("Pages"),
+            ngettext("%(shown)s result", "%(shown)s results", ROWS) % {"shown": ROWS},
+        ]
+    html = client.get(reverse("borrowers:list"), {"page": "2", "per_page": "25"}).content.decode()
+    pager = html[html.index("table-row-count") :]
+    assert f'aria-label="{words[2]}"' in pager and words[0] in pager and words[3] in pager
+    html = client.get(reverse("borrowers:list")).content.decode()
+    assert words[1] in html[html.index("table-row-count") :]
+    assert "previous" not in html.casefold() and "next</a>" not in html
 
 
 @pytest.mark.parametrize("list_name", ["borrowers:list", "loans:list"])
