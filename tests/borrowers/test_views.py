@@ -205,6 +205,7 @@ def test_register_refuses_other_office_village(client, staff_a, household_b):
 
 def test_register_shows_a_group_of_another_commune_on_its_field(client, staff_a, household_a):
     client.force_login(staff_a)
+    client.cookies["django_language"] = "en"
     elsewhere = GroupFactory(village__commune__office=household_a.office)
     dob = dt.date(1990, 4, 2)
     response = client.post(

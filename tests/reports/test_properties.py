@@ -875,8 +875,13 @@ def test_repayment_dated_before_the_disbursement_is_refused(household_a, office_
     """Found by the properties above: a repayment dated before the loan had any principal once
     posted, and the office's figures showed a negative balance for the days in between."""
     loan = _disbursed_loan(household_a)
-    # On 10/01 the loan had no principal yet: nothing could be repaid.
-    with refused("The repayment exceeds the principal that can be repaid (0 VND).", field="amount"):
+    # On 10/01 the loan had no principal yet: nothing could be repaid, and the refusal says why
+    # (issue 12: it said "exceeds the principal that can be repaid (0 VND)" on the amount).
+    with refused(
+        "The loan was first disbursed on 15/01/2021: an entry on its principal is dated on or "
+        "after it.",
+        field="value_date",
+    ):
         services.loan_repay_principal(
             loan=loan,
             amount=10 * M,
