@@ -303,6 +303,35 @@ class AppendOnlyQuerySet(models.QuerySet):
         raise TypeError("The ledger is append-only: post a reversal instead of deleting.")
 
 
+class ImportBatch(models.Model):
+    """One run of the portfolio import (seeding.importer): what it read, who ran it, when, and how
+    many ledger entries it wrote; each of those entries points at it. Written once, with the
+    entries, in the import's transaction; the application may only read and add batches.
+
+    `files` lists the CSV file names read (in the format's order), or the workbook's name and
+    its sheets, or ["demo"] for tables built in memory; `checksum` is the SHA-256 of the input's
+    bytes in that order (of the tables' canonical JSON for tables built in memory), so the same
+    files imported again give the same checksum.
+    """
+
+    office = models.ForeignKey(Office, on_delete=models.PROTECT, related_name="+")
+    files = models.JSONField(_("files"), default=list)
+    checksum = models.CharField(_("checksum"), max_length=64)
+    run_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    started_at = models.DateTimeField(_("started at"))
+    entries = models.PositiveIntegerField(_("entries"))
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = _("import batch")
+        verbose_name_plural = _("import batches")
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.office_id} {self.started_at:%d/%m/%Y %H:%M}"
+
+
 class LoanTransaction(models.Model):
     """One entry of the ledger. Append-only: the database refuses UPDATE and DELETE.
 
@@ -342,6 +371,11 @@ class LoanTransaction(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
     posted_at = models.DateTimeField(_("posted at"), auto_now_add=True)
+    # The import that wrote the entry (set at insert, like every column); empty when posted
+    # through the services.
+    import_batch = models.ForeignKey(
+        ImportBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     objects = AppendOnlyQuerySet.as_manager()
 

@@ -107,7 +107,9 @@ def test_the_application_role_owns_nothing_and_is_no_superuser(app_role):
 def test_the_application_role_reads_and_appends_to_the_ledger_and_histories(app_role):
     role = app_role["user"]
     insert_only = db_roles.insert_only_tables()
-    assert {LEDGER, "loans_loanevent", "borrowers_householdevent"} <= set(insert_only)
+    assert {LEDGER, "loans_importbatch", "loans_loanevent", "borrowers_householdevent"} <= set(
+        insert_only
+    )
     with connection.cursor() as cursor:
         for table in insert_only:
             cursor.execute(
@@ -153,7 +155,12 @@ def test_the_owner_may_not_truncate_the_ledger_either():
     with connection.cursor() as cursor:
         # Inside the test's transaction: rolled back with it.
         cursor.execute(f"SET LOCAL {db_roles.ALLOW_TRUNCATE} = 'off'")
-        for table in (LEDGER, "borrowers_householdevent", "reports_dimensionchange"):
+        for table in (
+            LEDGER,
+            "loans_importbatch",
+            "borrowers_householdevent",
+            "reports_dimensionchange",
+        ):
             refused = pytest.raises(ProgrammingError, match=f"{table} is append-only: TRUNCATE")
             with refused as e, transaction.atomic():
                 cursor.execute(f"TRUNCATE {table} CASCADE")

@@ -10,7 +10,7 @@ with (`loans.ledger`).
 """
 
 from .check import ImportSummary
-from .read import FIELD_LIMIT, FILES, ImportFailed, read_portfolio
+from .read import FIELD_LIMIT, FILES, ImportFailed, Portfolio, in_memory, read_portfolio
 from .write import import_portfolio, schedule_from_records
 
 __all__ = [
@@ -18,7 +18,9 @@ __all__ = [
     "FILES",
     "ImportFailed",
     "ImportSummary",
+    "Portfolio",
     "import_portfolio",
+    "in_memory",
     "read_portfolio",
     "schedule_from_records",
 ]

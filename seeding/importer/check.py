@@ -121,6 +121,8 @@ KEYS = {
 class ImportSummary:
     created: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FILES, 0))
     unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FILES, 0))
+    # The id of the import's batch (loans.ImportBatch), once written.
+    batch: int | None = None
 
     @property
     def new_rows(self) -> int:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import hashlib
 import io
+import json
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,15 +42,44 @@ class ImportFailed(Exception):
         super().__init__("\n".join(errors))
 
 
-def read_portfolio(path) -> dict[str, list[dict[str, str]]]:
+class Portfolio(dict[str, list[dict[str, str]]]):
+    """The tables read, and what they were read from, for the import's batch (loans.ImportBatch):
+    `files`, the CSV file names read in the format's order, or the workbook's name followed by
+    its sheets read; `checksum`, the SHA-256 (hex) of those files' bytes in that order."""
+
+    def __init__(self, tables, *, files: list[str], checksum: str):
+        super().__init__(tables)
+        self.files = files
+        self.checksum = checksum
+
+
+def in_memory(tables: dict[str, list[dict[str, str]]], name: str = "tables") -> Portfolio:
+    """Tables built in memory (seed_demo, tests) as a portfolio named `name`: the checksum is of
+    their canonical JSON (keys sorted), so the same tables give the same checksum."""
+    if isinstance(tables, Portfolio):
+        return tables
+    canonical = json.dumps(tables, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return Portfolio(tables, files=[name], checksum=hashlib.sha256(canonical.encode()).hexdigest())
+
+
+def read_portfolio(path) -> Portfolio:
     """A folder of `<file>.csv` files or one XLSX workbook with a sheet per file. Values are
     stripped strings; a file or sheet that is absent gives []. Header row = row 1."""
     path = Path(path)
     if path.is_dir():
-        tables = {name: _read_csv(path / f"{name}.csv") for name in FILES}
+        digest = hashlib.sha256()
+        tables, files = {}, []
+        for name in FILES:
+            file = path / f"{name}.csv"
+            tables[name] = _read_csv(file, digest)
+            if file.exists():
+                files.append(file.name)
         present = (path / "transactions.csv").exists()
     elif path.is_file() and path.suffix.lower() == ".xlsx":
-        tables, present = _read_xlsx(path)
+        tables, sheets = _read_xlsx(path)
+        present = "transactions" in sheets
+        digest = hashlib.sha256(_read_bytes(path, path.name))
+        files = [path.name, *sheets]
     else:
         raise ImportFailed(
             [f"{path}:0: -: " + _("Give a folder of CSV files or an .xlsx workbook.")]
@@ -57,19 +88,25 @@ def read_portfolio(path) -> dict[str, list[dict[str, str]]]:
         raise ImportFailed(
             ["transactions.csv:1: -: " + _("The file is missing; every import needs it.")]
         )
-    return tables
+    return Portfolio(tables, files=files, checksum=digest.hexdigest())
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    label = path.name
+def _read_bytes(path: Path, label: str) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise ImportFailed(
             [f"{label}:0: -: " + _("The file cannot be read (%(e)s).") % {"e": exc.strerror or exc}]
         ) from exc
+
+
+def _read_csv(path: Path, digest) -> list[dict[str, str]]:
+    """The file's rows; its bytes, as read, go into the digest."""
+    if not path.exists():
+        return []
+    label = path.name
+    data = _read_bytes(path, label)
+    digest.update(data)
     data = data.removeprefix(codecs.BOM_UTF8)  # here, so that offsets below are the file's
     try:
         text = data.decode("utf-8")
@@ -129,7 +166,9 @@ def _cell(value, column: str) -> str:
     return str(value)
 
 
-def _read_xlsx(path: Path) -> tuple[dict[str, list[dict[str, str]]], bool]:
+def _read_xlsx(path: Path) -> tuple[dict[str, list[dict[str, str]]], list[str]]:
+    """The tables, and the names of the format's sheets the workbook has, in the format's
+    order."""
     import openpyxl
 
     try:
@@ -154,10 +193,10 @@ def _read_xlsx(path: Path) -> tuple[dict[str, list[dict[str, str]]], bool]:
                 for r in raw[1:]
             ]
             tables[name] = _as_dicts(f"{name}.csv", rows if raw else [])
-        present = "transactions" in workbook.sheetnames
+        sheets = [name for name in FILES if name in workbook.sheetnames]
     finally:
         workbook.close()
-    return tables, present
+    return tables, sheets
 
 
 def _as_dicts(label: str, rows: list[list[str]]) -> list[dict[str, str]]:

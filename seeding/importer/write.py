@@ -22,13 +22,20 @@ from borrowers.models import (
     SavingsGroup,
     Village,
 )
-from loans.models import CACHED_FIELDS, Instalment, Loan, LoanTransaction, TransactionKind
+from loans.models import (
+    CACHED_FIELDS,
+    ImportBatch,
+    Instalment,
+    Loan,
+    LoanTransaction,
+    TransactionKind,
+)
 from loans.selectors import equal_instalments
 from loans.services import schedule_rebuild
 
 from ..bulk import copy_rows, take_ids
 from .check import Book, Checker, Entry, ImportSummary
-from .read import ImportFailed
+from .read import ImportFailed, Portfolio, in_memory
 
 Kind = TransactionKind
 BATCH = 5000
@@ -37,7 +44,13 @@ BATCH = 5000
 def import_portfolio(
     *, office: Office, tables: dict[str, list[dict[str, str]]], user=None
 ) -> ImportSummary:
-    """Validate everything, then write everything, or raise ImportFailed with every error."""
+    """Validate everything, then write everything, or raise ImportFailed with every error.
+
+    A successful import is recorded as one batch (loans.ImportBatch) with what it read:
+    read_portfolio's files and checksum, or for tables built in memory their canonical JSON's
+    (seeding.importer.read.in_memory); every entry it writes points at the batch."""
+    source = in_memory(tables)
+    started = timezone.now()
     context = {"command": "import_portfolio", "office": office.code}
     if user is not None:
         context["user"] = user.pk
@@ -50,7 +63,7 @@ def import_portfolio(
         checked.check(tables)
         if checked.errors:
             raise ImportFailed(checked.error_lines())
-        write(checked)
+        write(checked, source, started)
         _analyze_loaded_tables()
     return checked.summary
 
@@ -123,8 +136,9 @@ def schedule_from_records(
     return schedule
 
 
-def write(checked: Checker) -> None:
-    """Write what the check found new, in dependency order."""
+def write(checked: Checker, source: Portfolio, started: dt.datetime) -> None:
+    """Write what the check found new, in dependency order, and the batch its entries point
+    at."""
     new = checked.new
     user_id = checked.user.pk if checked.user is not None else None
     created = checked.summary.created
@@ -166,20 +180,31 @@ def write(checked: Checker) -> None:
 
     entries = [e for es in checked.loan_entries.values() for e in es if e.row is not None]
     entries.sort(key=lambda e: e.row)
+    batch = ImportBatch.objects.create(
+        office=checked.office,
+        files=source.files,
+        checksum=source.checksum,
+        run_by=checked.user,
+        started_at=started,
+        entries=len(entries),
+    )
+    checked.summary.batch = batch.pk
     with connection.cursor() as cursor:
         # Ids first, so that a reversal can point at its entry within the same COPY.
         ids = take_ids(cursor, LoanTransaction._meta.db_table, len(entries))
         for entry, pk in zip(entries, ids, strict=True):
             entry.pk = pk
-        _write_entries(cursor, checked, entries, user_id, now)
+        _write_entries(cursor, checked, entries, user_id, now, batch.pk)
     created["transactions"] = len(entries)
 
     _write_schedules(checked)
 
 
-def _write_entries(cursor, checked: Checker, entries: list[Entry], user_id, now) -> None:
-    """The ledger entries, each pointing at its loan and a reversal at its entry by the ids
-    already given."""
+def _write_entries(
+    cursor, checked: Checker, entries: list[Entry], user_id, now, batch_id: int
+) -> None:
+    """The ledger entries, each pointing at its loan, at the import's batch, and a reversal at
+    its entry by the ids already given."""
     copy_rows(
         cursor,
         LoanTransaction._meta.db_table,
@@ -200,6 +225,7 @@ def _write_entries(cursor, checked: Checker, entries: list[Entry], user_id, now)
             "note",
             "posted_by_id",
             "posted_at",
+            "import_batch_id",
         ),
         (
             (
@@ -219,6 +245,7 @@ def _write_entries(cursor, checked: Checker, entries: list[Entry], user_id, now)
                 "",
                 user_id,
                 now,
+                batch_id,
             )
             for e in entries
         ),

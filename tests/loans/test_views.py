@@ -1,6 +1,7 @@
 """The loan pages: list, detail, every operation form, idempotency, errors and scoping."""
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -10,6 +11,7 @@ from loans.forms import parse_vnd
 from loans.models import Loan, LoanTransaction
 from loans.selectors import ledger_mismatches
 from loans.views import OPERATIONS
+from seeding.importer import import_portfolio, read_portfolio
 
 from ..conftest import key
 from ..factories import HouseholdFactory
@@ -315,6 +317,34 @@ def test_auditor_reads_but_cannot_write(client, auditor_a, active_loan, entry):
         assert client.get(url).status_code == 403, url
         assert client.post(url, {"amount": "1.000", "idempotency_key": key()}).status_code == 403
     assert LoanTransaction.objects.count() == 1
+
+
+def test_an_imported_entry_says_so_with_its_batch_and_reference(client, staff_a, office_a):
+    good = Path(__file__).parent.parent / "seeding" / "import_fixtures" / "good"
+    batch = import_portfolio(office=office_a, tables=read_portfolio(good)).batch
+    loan = Loan.objects.get(number="L3")
+    services.loan_repay_principal(
+        loan=loan,
+        amount=1_000_000,
+        value_date=dt.date(2021, 6, 5),
+        user=staff_a,
+        idempotency_key=key(),
+    )
+    client.force_login(staff_a)
+    url = reverse("loans:detail", args=[loan.pk])
+    client.post(reverse("set_language"), {"language": "en", "next": url})
+    html = client.get(url).content.decode()
+    imported = loan.transactions.exclude(import_batch=None)
+    assert imported.count() == loan.transactions.count() - 1 > 0
+    assert html.count(f"Imported (batch #{batch})") == imported.count()
+    for entry in imported:
+        row = html.split(f'id="entry-{entry.pk}"')[1].split("</tr>")[0]
+        assert f"Imported (batch #{batch})" in row
+        assert f"ref. {entry.reference}" in row
+    posted = loan.transactions.get(import_batch=None)
+    row = html.split(f'id="entry-{posted.pk}"')[1].split("</tr>")[0]
+    assert "Imported" not in row
+    assert staff_a.get_username() in row
 
 
 def test_language_switch(client, staff_a, active_loan):

@@ -5,6 +5,7 @@ import codecs
 import copy
 import csv
 import datetime as dt
+import hashlib
 import io
 import os
 import re
@@ -32,7 +33,15 @@ from borrowers.models import (
     Village,
 )
 from loans import selectors, services
-from loans.models import ClosedMonth, Instalment, Loan, LoanTransaction, Programme, ProgrammeRule
+from loans.models import (
+    ClosedMonth,
+    ImportBatch,
+    Instalment,
+    Loan,
+    LoanTransaction,
+    Programme,
+    ProgrammeRule,
+)
 from loans.money import MAX_AMOUNT
 from loans.selectors import ledger_mismatches
 from seeding.importer import (
@@ -40,6 +49,7 @@ from seeding.importer import (
     FILES,
     ImportFailed,
     import_portfolio,
+    in_memory,
     read_portfolio,
 )
 
@@ -348,6 +358,66 @@ def test_services_work_on_imported_loans(office_a, staff_a):
     loan.refresh_from_db()
     assert (loan.outstanding, loan.overdue) == (25 * M, 0)
     assert ledger_mismatches() == []
+
+
+def test_an_import_is_one_recorded_batch_its_entries_point_at(office_a, staff_a, tmp_path):
+    files = ["communes.csv", "villages.csv", "groups.csv", "borrowers.csv", "loans.csv"]
+    files.append("transactions.csv")
+    content = b"".join((GOOD / name).read_bytes() for name in files)
+    summary = run_import(office_a, good_tables(), user=staff_a)
+    batch = ImportBatch.objects.get()
+    assert summary.batch == batch.pk
+    assert (batch.office, batch.run_by, batch.entries, batch.files) == (
+        office_a,
+        staff_a,
+        25,
+        files,
+    )
+    assert batch.checksum == hashlib.sha256(content).hexdigest()
+    assert batch.started_at is not None
+    assert set(LoanTransaction.objects.values_list("import_batch", flat=True)) == {batch.pk}
+    # The same files again: another batch (of no entry), with the same checksum.
+    again = run_import(office_a, good_tables())
+    assert ImportBatch.objects.get(pk=again.batch).checksum == batch.checksum
+    assert ImportBatch.objects.get(pk=again.batch).entries == 0
+    # One byte changed, another checksum.
+    folder = good_folder(tmp_path)
+    (folder / "communes.csv").write_bytes((GOOD / "communes.csv").read_bytes() + b"\n")
+    assert read_portfolio(folder).checksum != batch.checksum
+    # An entry posted through the services belongs to no batch.
+    loan = Loan.objects.get(number="L3")
+    posted = services.loan_repay_principal(
+        loan=loan, amount=2 * M, value_date=dt.date(2021, 6, 5), user=staff_a, idempotency_key=key()
+    )
+    assert LoanTransaction.objects.get(pk=posted.pk).import_batch_id is None
+
+
+def test_a_workbook_batch_names_the_workbook_and_its_sheets(office_a, tmp_path):
+    path = tmp_path / "portfolio.xlsx"
+    write_workbook(path, good_tables())
+    tables = read_portfolio(path)
+    assert tables.files == ["portfolio.xlsx", *FILES]
+    assert tables.checksum == hashlib.sha256(path.read_bytes()).hexdigest()
+    summary = run_import(office_a, tables)
+    assert ImportBatch.objects.get(pk=summary.batch).files == ["portfolio.xlsx", *FILES]
+
+
+def test_tables_built_in_memory_are_a_batch_of_their_canonical_json(office_a):
+    tables = dict(good_tables())
+    summary = run_import(office_a, in_memory(tables, "demo"))
+    batch = ImportBatch.objects.get(pk=summary.batch)
+    assert batch.files == ["demo"]
+    assert batch.checksum == in_memory(copy.deepcopy(tables)).checksum
+    assert batch.checksum != in_memory({**tables, "communes": []}).checksum
+    assert LoanTransaction.objects.filter(import_batch=batch).count() == 25
+
+
+def test_a_failed_import_records_no_batch(office_a):
+    tables = good_tables()
+    tables["transactions"][0]["amount"] = "-1"
+    with pytest.raises(ImportFailed):
+        run_import(office_a, tables)
+    assert not ImportBatch.objects.exists()
 
 
 # --- bad rows: each rejects everything ---------------------------------------------------------
@@ -1086,6 +1156,7 @@ def test_command_prints_a_summary(office_a, capsys):
     out = capsys.readouterr().out
     assert "transactions.csv: 25 new, 0 unchanged" in out
     assert "46 new row(s) imported into office A." in out
+    assert f"Recorded as import batch #{ImportBatch.objects.get().pk}." in out
     call_command("import_portfolio", str(GOOD), office="A")
     assert "0 new row(s) imported into office A." in capsys.readouterr().out
 

@@ -74,6 +74,7 @@ class Command(BaseCommand):
         self.stdout.write(
             _("%(n)s new row(s) imported into office %(o)s.") % {"n": summary.new_rows, "o": office}
         )
+        self.stdout.write(_("Recorded as import batch #%(b)s.") % {"b": summary.batch})
 
 
 def _first_line(exc: Exception) -> str:

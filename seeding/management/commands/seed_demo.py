@@ -19,7 +19,7 @@ from reports.periods import previous_month
 from reports.selectors import figures_for_period
 from seeding import demo_data
 from seeding.demo import AS_OF, START, build_demo_tables
-from seeding.importer import ImportFailed, import_portfolio
+from seeding.importer import ImportFailed, import_portfolio, in_memory
 
 PASSWORD = "demo1234"
 ROLES = {"staff": "staff", "manager": "manager", "auditor": "auditor"}
@@ -69,7 +69,9 @@ class Command(BaseCommand):
         admin = get_user_model().objects.get(username="admin")
         try:
             with transaction.atomic():
-                summary = import_portfolio(office=office, tables=tables, user=admin)
+                summary = import_portfolio(
+                    office=office, tables=in_memory(tables, "demo"), user=admin
+                )
                 self.finish_organisation(office)
                 self.close_history(office, admin)
         except ImportFailed as failed:
