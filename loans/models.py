@@ -371,6 +371,16 @@ class LoanTransaction(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
     posted_at = models.DateTimeField(_("posted at"), auto_now_add=True)
+    # The second person who approved the operation (maker-checker, ApprovalRequest): the entry
+    # carries both names from its insert; empty when no approval was needed.
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("approved by"),
+    )
     # The import that wrote the entry (set at insert, like every column); empty when posted
     # through the services.
     import_batch = models.ForeignKey(
@@ -489,3 +499,115 @@ class EndOfDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.office_id} {self.day:%d/%m/%Y}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+class ApprovalRequest(models.Model):
+    """An operation a user submitted that the office's four-eyes policy holds for a second
+    person (maker-checker): its validated payload waits here and nothing posts until a checker
+    approves it; approving validates it again against the book and posts it through the same
+    service, the entry carrying both names. Rejected (with a reason), withdrawn by its maker, or
+    approved, it stays as history.
+
+    The database, not only the code, refuses a checker who is the maker, and a second pending
+    request for the same loan (or household, or month) and operation.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    office = models.ForeignKey(Office, on_delete=models.PROTECT, related_name="+")
+    # The operation's code (a loan operation's slug, "reversal", "citizen_id", "month_reopen").
+    operation = models.CharField(_("operation"), max_length=30)
+    # What it applies to: a loan, else a household (a citizen-ID change), else the office (a month
+    # reopen, whose month is in the payload and in `subject`).
+    loan = models.ForeignKey(
+        Loan, on_delete=models.PROTECT, null=True, blank=True, related_name="approval_requests"
+    )
+    household = models.ForeignKey(
+        Household,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="approval_requests",
+    )
+    # The one-per-pending key: "loan:<id>", "household:<id>" or "month:<YYYY-MM>".
+    subject = models.CharField(max_length=40)
+    # The validated form data, as JSON (dates as ISO strings, amounts as integers).
+    payload = models.JSONField(_("payload"), default=dict)
+    # The amount applied for, when the operation has one; a checker may approve less.
+    amount = models.BigIntegerField(_("amount applied for"), null=True, blank=True)
+    approved_amount = models.BigIntegerField(_("amount approved"), null=True, blank=True)
+    # Why the policy holds it ("write-off", "dated 40 days before the business date", ...).
+    held_because = models.CharField(_("held because"), max_length=200, blank=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.PENDING
+    )
+    maker = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_column="maker",
+        verbose_name=_("maker"),
+    )
+    made_at = models.DateTimeField(_("submitted at"), auto_now_add=True)
+    checker = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_column="checker",
+        verbose_name=_("checker"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    # The entry the approval posted (the first, when it posted several).
+    entry = models.ForeignKey(
+        LoanTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-made_at", "-id"]
+        verbose_name = _("approval request")
+        verbose_name_plural = _("approval requests")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(checker__isnull=True) | ~models.Q(checker=models.F("maker")),
+                name="checker_is_not_maker",
+            ),
+            models.UniqueConstraint(
+                fields=["office", "subject", "operation"],
+                condition=models.Q(status="pending"),
+                name="one_pending_request",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="pending")
+                | models.Q(checker__isnull=False)
+                | models.Q(status="withdrawn"),
+                name="decided_request_has_checker",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(approved_amount__isnull=True)
+                | models.Q(
+                    amount__isnull=False,
+                    approved_amount__gt=0,
+                    approved_amount__lte=models.F("amount"),
+                ),
+                name="approved_amount_at_most_applied",
+            ),
+        ]
+        triggers = [pgtrigger.Protect(name="request_kept", operation=pgtrigger.Delete)]
+        indexes = [
+            models.Index(
+                fields=["office", "made_at"],
+                condition=models.Q(status="pending"),
+                name="pending_requests",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.operation} {self.subject} ({self.status})"
