@@ -136,6 +136,18 @@ class AmountForm(PostingForm):
     field_order = ["amount", "value_date", "reference"]
 
 
+class InterestForm(AmountForm):
+    prepayment = forms.BooleanField(
+        label=_("Prepayment"),
+        required=False,
+        help_text=_(
+            "Tick to accept more than the interest due: the excess is kept as a credit and used "
+            "by the next interest due."
+        ),
+    )
+    field_order = ["amount", "prepayment", "value_date", "reference"]
+
+
 class NoteAmountForm(PostingForm):
     amount = VNDField(label=_("Amount (VND)"))
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
@@ -148,6 +160,16 @@ class DossierAmountForm(NoteAmountForm):
         max_length=500,
         help_text=_("Decision number and the objective risk (death, disaster, epidemic)."),
     )
+
+
+class WriteOffForm(DossierAmountForm):
+    amount = VNDField(label=_("Principal written off (VND)"))
+    interest = VNDField(
+        label=_("Interest written off (VND)"),
+        required=False,
+        help_text=_("At most the interest due at the value date; leave empty to write off none."),
+    )
+    field_order = ["amount", "interest", "value_date", "note"]
 
 
 class ExtensionForm(PostingForm):

@@ -27,3 +27,10 @@ class TransactionKind(models.TextChoices):
     TRANSFER_OUT = "transfer_out", _("Transfer to another office")
     TRANSFER_IN = "transfer_in", _("Transfer from another office")
     REVERSAL = "reversal", _("Reversal")
+    # Interest received beyond what is due: a credit on the loan, counted as interest collected
+    # when received (the cash came in), and used by the next interest due.
+    INTEREST_PREPAYMENT = "interest_prepayment", _("Interest prepayment")
+    # The prepaid credit used for interest due (no cash: not counted as collected again).
+    PREPAYMENT_APPLIED = "prepayment_applied", _("Prepaid interest applied")
+    # Interest due written off with the principal (xóa nợ lãi).
+    INTEREST_WRITE_OFF = "interest_write_off", _("Interest written off")

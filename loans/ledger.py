@@ -132,9 +132,42 @@ def effect(kind: str, amount: int, outstanding: int, overdue: int, frozen: int) 
         return transfer_out_effect(outstanding, overdue, frozen)
     if kind == Kind.TRANSFER_IN:
         return transfer_in_effect(outstanding, overdue, frozen)
-    if kind in (Kind.INTEREST_PAYMENT, Kind.EXTENSION):
+    if kind in (*INTEREST_KINDS, Kind.EXTENSION):
         return NO_EFFECT
     raise ValueError(f"no effect rule for {str(kind)!r}")
+
+
+# --- interest -------------------------------------------------------------------------------
+# Each of these entries, unreversed, pays the loan's interest to its value date: a payment, the
+# prepaid credit used for the interest due, the interest written off.
+INTEREST_SETTLING_KINDS = (
+    Kind.INTEREST_PAYMENT,
+    Kind.PREPAYMENT_APPLIED,
+    Kind.INTEREST_WRITE_OFF,
+)
+INTEREST_KINDS = (*INTEREST_SETTLING_KINDS, Kind.INTEREST_PREPAYMENT)
+# The column a report counts an entry of an interest kind in: a prepayment is interest collected
+# (the cash came in when it was paid); the credit's later use is not collected again.
+COUNTED_AS: dict[str, str] = {Kind.INTEREST_PREPAYMENT.value: Kind.INTEREST_PAYMENT.value}
+
+
+def counted_kind(kind: str) -> str:
+    return COUNTED_AS.get(str(kind), str(kind))
+
+
+def credit_change(kind: str, amount: int) -> int:
+    """An unreversed entry's effect on the loan's prepaid interest credit."""
+    if kind == Kind.INTEREST_PREPAYMENT:
+        return amount
+    if kind == Kind.PREPAYMENT_APPLIED:
+        return -amount
+    return 0
+
+
+def interest_split(amount: int, payable: int) -> tuple[int, int]:
+    """A payment of `amount` against `payable` interest due: (paying the due, prepaid beyond)."""
+    paid = min(amount, payable)
+    return paid, amount - paid
 
 
 def disbursed_change(kind: str, counted_kind: str, amount: int) -> int:
@@ -214,6 +247,43 @@ def msg_dated_before_disbursement(first_disbursed_on: dt.date) -> str:
     return _(
         "The loan was first disbursed on %(d)s: an entry on its principal is dated on or after it."
     ) % {"d": first_disbursed_on.strftime("%d/%m/%Y")}
+
+
+def msg_interest_above_due(payable: int, credit_used: int, day: dt.date) -> str:
+    if credit_used:
+        return _(
+            "The interest due to %(date)s is %(due)s đồng after the prepaid credit of "
+            '%(credit)s đồng. To pay more, tick "prepayment": the excess becomes a credit '
+            "used by the next interest due."
+        ) % {
+            "date": day.strftime("%d/%m/%Y"),
+            "due": group_thousands(payable),
+            "credit": group_thousands(credit_used),
+        }
+    return _(
+        'The interest due to %(date)s is %(due)s đồng. To pay more, tick "prepayment": the '
+        "excess becomes a credit used by the next interest due."
+    ) % {"date": day.strftime("%d/%m/%Y"), "due": group_thousands(payable)}
+
+
+def msg_interest_write_off_exceeds(payable: int, day: dt.date) -> str:
+    return _(
+        "The interest written off may be at most the interest due to %(date)s: %(due)s đồng."
+    ) % {"date": day.strftime("%d/%m/%Y"), "due": group_thousands(payable)}
+
+
+def msg_prepayment_used() -> str:
+    return _(
+        "The prepaid credit of this payment has been used by a later interest payment: reverse "
+        "that one first."
+    )
+
+
+def msg_reverse_with_payment() -> str:
+    return _(
+        "This entry was posted with an interest payment or a write-off: reverse that entry, "
+        "which reverses both."
+    )
 
 
 def msg_interest_before_disbursement() -> str:

@@ -246,20 +246,67 @@ def end_of_day_missing(office: Office, start: dt.date, end: dt.date) -> list[dt.
 
 
 def interest_paid_through(loan: Loan) -> dt.date | None:
-    """The date interest was last paid to (an unreversed payment), else the first disbursement."""
+    """The date interest was last paid to (an unreversed payment, prepaid credit used for it, or
+    interest written off), else the first disbursement."""
     last = LoanTransaction.objects.filter(
-        loan=loan, kind=Kind.INTEREST_PAYMENT, reversed_by__isnull=True
+        loan=loan, kind__in=ledger.INTEREST_SETTLING_KINDS, reversed_by__isnull=True
     ).aggregate(Max("value_date"))["value_date__max"]
     return last or loan.first_disbursed_on
 
 
+def prepaid_credit(loan: Loan) -> int:
+    """The interest the borrower paid ahead and has not yet used: unreversed prepayments less
+    the credit applied to interest due since."""
+    rows = LoanTransaction.objects.filter(
+        loan=loan,
+        kind__in=(Kind.INTEREST_PREPAYMENT, Kind.PREPAYMENT_APPLIED),
+        reversed_by__isnull=True,
+    ).values_list("kind", "amount")
+    return sum(ledger.credit_change(kind, amount) for kind, amount in rows)
+
+
+# Statuses in which interest can no longer be collected on the loan here: its interest due is
+# shown as none (a written-off loan's interest goes with the write-off, a transferred loan's is
+# collected by the office it went to).
+NO_INTEREST_STATUSES = frozenset({Loan.Status.WRITTEN_OFF, Loan.Status.TRANSFERRED})
+
+
+@dataclass(frozen=True)
+class InterestDue:
+    """The interest due on a day: accrued since `since` (the date interest was paid to), the
+    prepaid credit and how much of it the accrued interest uses, and what is left to pay."""
+
+    since: dt.date | None
+    accrued: int
+    credit: int
+    credit_used: int
+
+    @property
+    def payable(self) -> int:
+        return self.accrued - self.credit_used
+
+    @property
+    def credit_left(self) -> int:
+        return self.credit - self.credit_used
+
+
+def interest_due_on(loan: Loan, day: dt.date) -> InterestDue:
+    """The interest due on `day`: the interest over [paid through, day), less the prepaid credit.
+    None on a loan that can no longer collect it (NO_INTEREST_STATUSES)."""
+    credit = prepaid_credit(loan)
+    since = interest_paid_through(loan)
+    if since is None or loan.status in NO_INTEREST_STATUSES:
+        return InterestDue(since, 0, credit, 0)
+    accrued = loan_interest_due(loan, since, day)
+    return InterestDue(since, accrued, credit, min(credit, accrued))
+
+
 def interest_payment_limit(loan: Loan, value_date: dt.date) -> int:
-    """The most an interest payment dated value_date may be: the interest due up to that date
-    and twelve months' interest ahead on the loan's balance (in term at its rate, overdue at the
+    """The most a prepayment dated value_date may be: the interest left to pay to that date and
+    twelve months' interest ahead on the loan's balance (in term at its rate, overdue at the
     multiplier, frozen at none), rounded once. A typo or a forged amount beyond it would post
-    interest no borrower owes; paying further ahead is a prepayment, not a typed amount."""
-    start = interest_paid_through(loan)
-    due = loan_interest_due(loan, start, value_date) if start is not None else 0
+    interest no borrower owes."""
+    due = interest_due_on(loan, value_date).payable
     rule = loan_rate_on(loan, value_date)
     if rule is None:
         return due

@@ -5,6 +5,7 @@ Views, Celery tasks, the import and the demo seeder all call these functions.
 """
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Callable
 
@@ -40,8 +41,10 @@ from .selectors import (
     Timeline,
     disbursed_before_transfer,
     equal_instalments,
+    interest_due_on,
     interest_payment_limit,
     overdue_candidates,
+    prepaid_credit,
     rule_on,
     timeline_from,
 )
@@ -244,12 +247,13 @@ def loan_reject(*, loan: Loan, user) -> Loan:
 # --- posting -----------------------------------------------------------------------------------
 
 
-def _replay(key: str, loan: Loan, kind: str) -> LoanTransaction | None:
+def _replay(key: str, loan: Loan, kind: str | tuple[str, ...]) -> LoanTransaction | None:
     """The entry already posted under this key (a double-submitted form), if any."""
     entry = LoanTransaction.objects.filter(idempotency_key=key).first()
     if entry is None:
         return None
-    if entry.loan_id != loan.pk or entry.kind != kind:
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if entry.loan_id != loan.pk or entry.kind not in kinds:
         raise ValidationError(ledger.msg_key_reused())
     return entry
 
@@ -353,7 +357,38 @@ def _post(
     return entry
 
 
-def _begin(loan: Loan, kind: str, key: str, value_date: dt.date, amount: int):
+# The entries one operation posts beside its own: an interest payment's credit used and its
+# prepaid excess, a write-off's interest. Each is keyed by the operation's key and its suffix,
+# so the operation replays and reverses as one.
+COMPANIONS = (":applied", ":prepaid", ":interest")
+_KEY_LENGTH = 100  # LoanTransaction.idempotency_key's max_length
+
+
+def companion_key(key: str, suffix: str) -> str:
+    if len(key) + len(suffix) <= _KEY_LENGTH:
+        return key + suffix
+    return hashlib.sha256(key.encode()).hexdigest() + suffix
+
+
+def _is_companion(entry: LoanTransaction) -> bool:
+    return entry.kind in (Kind.PREPAYMENT_APPLIED, Kind.INTEREST_WRITE_OFF) or (
+        entry.kind == Kind.INTEREST_PREPAYMENT and entry.idempotency_key.endswith(":prepaid")
+    )
+
+
+def _with_companions(entry: LoanTransaction) -> list[LoanTransaction]:
+    """The entry and those its operation posted beside it (COMPANIONS), the entry first."""
+    key = entry.idempotency_key
+    keys = [companion_key(key, suffix) for suffix in COMPANIONS]
+    return [
+        entry,
+        *LoanTransaction.objects.filter(loan_id=entry.loan_id, idempotency_key__in=keys).order_by(
+            "id"
+        ),
+    ]
+
+
+def _begin(loan: Loan, kind: str | tuple[str, ...], key: str, value_date: dt.date, amount: int):
     """Lock, replay a repeated key, check date and amount. Returns (loan, replayed entry)."""
     loan = _lock(loan)
     replayed = _replay(key, loan, kind)
@@ -451,6 +486,21 @@ def loan_repay_principal(
     )
 
 
+def _apply_credit(loan: Loan, due, *, value_date: dt.date, user, key: str, **extra) -> None:
+    """Use the prepaid credit for the interest due, as the operation paying interest to
+    value_date is posted: the credit is spent exactly when the interest it paid is settled."""
+    if due.credit_used:
+        _post(
+            loan,
+            kind=Kind.PREPAYMENT_APPLIED,
+            value_date=value_date,
+            amount=due.credit_used,
+            user=user,
+            idempotency_key=companion_key(key, ":applied"),
+            **extra,
+        )
+
+
 @transaction.atomic
 def loan_pay_interest(
     *,
@@ -460,14 +510,35 @@ def loan_pay_interest(
     user,
     idempotency_key: str,
     reference: str = "",
+    prepayment: bool = False,
 ) -> LoanTransaction:
-    loan, entry = _begin(loan, Kind.INTEREST_PAYMENT, idempotency_key, value_date, amount)
+    """Interest paid to value_date: at most what is due then (accrued since it was last paid
+    to, less the prepaid credit, which this payment uses). Beyond it only as a prepayment: the
+    excess is a credit on the loan, used by the next interest due. Returns the payment (the
+    prepayment when nothing was due)."""
+    loan, entry = _begin(
+        loan,
+        (Kind.INTEREST_PAYMENT, Kind.INTEREST_PREPAYMENT),
+        idempotency_key,
+        value_date,
+        amount,
+    )
     if entry:
         return entry
     if loan.first_disbursed_on is None:
         raise ValidationError(ledger.msg_interest_before_disbursement())
     if loan.status == Loan.Status.TRANSFERRED:
         raise ValidationError(ledger.msg_transferred_away())
+    due = interest_due_on(loan, value_date)
+    if amount > due.payable and not prepayment:
+        raise ValidationError(
+            {
+                "amount": ValidationError(
+                    ledger.msg_interest_above_due(due.payable, due.credit_used, value_date),
+                    code="interest_above_due",
+                )
+            }
+        )
     limit = interest_payment_limit(loan, value_date)
     if amount > limit:
         raise ValidationError(
@@ -482,15 +553,34 @@ def loan_pay_interest(
                 )
             }
         )
-    return _post(
-        loan,
-        kind=Kind.INTEREST_PAYMENT,
-        value_date=value_date,
-        amount=amount,
-        user=user,
-        idempotency_key=idempotency_key,
-        reference=reference,
-    )
+    paid, prepaid = ledger.interest_split(amount, due.payable)
+    common = {"value_date": value_date, "user": user, "reference": reference}
+    _apply_credit(loan, due, key=idempotency_key, **common)
+    posted = []
+    if paid:
+        posted.append(
+            _post(
+                loan,
+                kind=Kind.INTEREST_PAYMENT,
+                amount=paid,
+                idempotency_key=idempotency_key,
+                **common,
+            )
+        )
+    if prepaid:
+        posted.append(
+            _post(
+                loan,
+                kind=Kind.INTEREST_PREPAYMENT,
+                counted_kind=ledger.counted_kind(Kind.INTEREST_PREPAYMENT),
+                amount=prepaid,
+                idempotency_key=companion_key(idempotency_key, ":prepaid")
+                if paid
+                else idempotency_key,
+                **common,
+            )
+        )
+    return posted[0]
 
 
 @transaction.atomic
@@ -651,9 +741,12 @@ def loan_write_off(
     idempotency_key: str,
     note: str = "",
     reference: str = "",
+    interest: int | None = None,
 ) -> LoanTransaction:
     """Write off (xóa nợ) for an objective risk: frozen principal first, then overdue, then in
-    term (without frozen principal this is the repayment order)."""
+    term (without frozen principal this is the repayment order); and, when `interest` is given,
+    that much of the interest due at value_date (at most all of it, after the prepaid credit,
+    which the write-off uses), which then counts as paid to value_date."""
     loan, entry = _begin(loan, Kind.WRITE_OFF, idempotency_key, value_date, amount)
     if entry:
         return entry
@@ -663,6 +756,21 @@ def loan_write_off(
     on = timeline.on
     if amount > on.outstanding:
         raise ValidationError({"amount": ledger.msg_write_off_exceeds(on.outstanding)})
+    if interest:
+        due = interest_due_on(loan, value_date)
+        if interest < 0 or interest > due.payable:
+            raise ValidationError(
+                {"interest": ledger.msg_interest_write_off_exceeds(due.payable, value_date)}
+            )
+        common = {"value_date": value_date, "user": user, "note": note, "reference": reference}
+        _apply_credit(loan, due, key=idempotency_key, **common)
+        _post(
+            loan,
+            kind=Kind.INTEREST_WRITE_OFF,
+            amount=interest,
+            idempotency_key=companion_key(idempotency_key, ":interest"),
+            **common,
+        )
     return _post(
         loan,
         kind=Kind.WRITE_OFF,
@@ -810,6 +918,12 @@ def loan_reverse(
         raise ValidationError(ledger.msg_already_reversed())
     if value_date < entry.value_date:
         raise ValidationError({"value_date": ledger.msg_reversal_before_entry()})
+    if _is_companion(entry):
+        raise ValidationError(ledger.msg_reverse_with_payment())
+    companions = _with_companions(entry)[1:]
+    credit_back = sum(ledger.credit_change(e.kind, e.amount) for e in (entry, *companions))
+    if credit_back > 0 and prepaid_credit(loan) < credit_back:
+        raise ValidationError(ledger.msg_prepayment_used())
     if entry.kind == Kind.DISBURSEMENT:
         if not ledger.disbursement_reversible(
             entry.amount, loan.outstanding, loan.overdue, loan.frozen
@@ -821,7 +935,7 @@ def loan_reverse(
     reversal = _post(
         loan,
         kind=Kind.REVERSAL,
-        counted_kind=entry.kind,
+        counted_kind=entry.counted_kind,
         value_date=value_date,
         amount=entry.amount,
         user=user,
@@ -831,6 +945,21 @@ def loan_reverse(
         note=note,
         instalment=entry.instalment,
     )
+    for n, companion in enumerate(companions, start=1):
+        _post(
+            loan,
+            kind=Kind.REVERSAL,
+            counted_kind=companion.counted_kind,
+            value_date=value_date,
+            amount=companion.amount,
+            user=user,
+            idempotency_key=companion_key(idempotency_key, f":{n}"),
+            effect=ledger.reversal_effect(
+                companion.d_outstanding, companion.d_overdue, companion.d_frozen
+            ),
+            reverses=companion,
+            note=note,
+        )
     if entry.kind == Kind.EXTENSION:
         assert entry.instalment is not None, "an extension names its instalment"
         _restore_extension(entry.instalment)

@@ -35,17 +35,19 @@ from .forms import (
     BusinessDateForm,
     DossierAmountForm,
     ExtensionForm,
+    InterestForm,
     LoanApplyForm,
     NoteAmountForm,
     ReversalForm,
     TransferForm,
+    WriteOffForm,
 )
 from .models import Loan, TransactionKind
 from .selectors import (
+    InterestDue,
     get_entry_for_user,
     get_loan_for_user,
-    interest_paid_through,
-    loan_interest_due,
+    interest_due_on,
     loan_rate_on,
     loans_for_user,
 )
@@ -65,19 +67,16 @@ class LoanListView(LoginRequiredMixin, TableListMixin, FilterView):
         )
 
 
-def interest_due_now(loan: Loan) -> tuple[int, Any]:
-    """Interest from the date it was last paid to the business date, and that start date."""
-    start = interest_paid_through(loan)
-    if start is None:
-        return 0, None
-    return loan_interest_due(loan, start, loan.office.business_date), start
+def interest_due_now(loan: Loan) -> InterestDue:
+    """Interest from the date it was last paid to the business date, less the prepaid credit."""
+    return interest_due_on(loan, loan.office.business_date)
 
 
 @login_required
 def loan_detail(request: PortalRequest, pk: int):
     loan = get_loan_for_user(request.user, pk)
     role = request.access.role_in(loan.office)
-    interest_due, interest_from = interest_due_now(loan)
+    interest = interest_due_now(loan)
     business_date = loan.office.business_date
     rule = loan_rate_on(loan, business_date)
     rate = None
@@ -97,8 +96,9 @@ def loan_detail(request: PortalRequest, pk: int):
             "ledger": loan.transactions.select_related(
                 "posted_by", "reverses", "reversed_by", "counterparty_office"
             ).order_by("value_date", "id"),
-            "interest_due": interest_due,
-            "interest_from": interest_from,
+            "interest": interest,
+            "interest_due": interest.payable,
+            "interest_from": interest.since,
             "operations": available_operations(loan),
             "transferred_to": Loan.objects.filter(transferred_from=loan).first(),
         },
@@ -208,7 +208,7 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             "interest",
             gettext_lazy("Interest payment"),
-            AmountForm,
+            InterestForm,
             services.loan_pay_interest,
             statuses=(Loan.Status.ACTIVE, Loan.Status.SETTLED),
             button="btn-success",
@@ -226,7 +226,7 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             "write-off",
             gettext_lazy("Write-off"),
-            DossierAmountForm,
+            WriteOffForm,
             services.loan_write_off,
             button="btn-outline-danger",
         ),
@@ -259,7 +259,9 @@ def _initial_for(op: Operation, loan: Loan) -> dict:
     if op.slug == "disburse":
         return {"amount": loan.approved_amount - loan.disbursed}
     if op.slug == "interest":
-        return {"amount": interest_due_now(loan)[0] or None}
+        return {"amount": interest_due_now(loan).payable or None}
+    if op.slug == "write-off":
+        return {"interest": interest_due_now(loan).payable or None}
     if op.slug == "unfreeze":
         return {"amount": loan.frozen}
     return {}
@@ -290,8 +292,9 @@ def loan_operation(request: PortalRequest, pk: int, op: str):
             )
             return redirect("loans:detail", pk=loan.pk)
     extra = {}
-    if operation.slug == "interest":
-        extra["interest_due"], extra["interest_from"] = interest_due_now(loan)
+    if operation.slug in ("interest", "write-off"):
+        interest = interest_due_now(loan)
+        extra.update(interest=interest, interest_due=interest.payable, interest_from=interest.since)
     return render(
         request,
         "loans/operation_form.html",

@@ -128,6 +128,13 @@ FIGURES: tuple[Figure, ...] = (
         headline=pgettext_lazy("report", "Workers given jobs by the loans"),
     ),
     Figure("works_built", "works_built", pgettext_lazy("report", "Works built"), cell="count"),
+    # Figures added later come last, so the keys of runs stored before keep their order.
+    Figure(
+        "interest_written_off",
+        "interest_written_off",
+        pgettext_lazy("report", "Interest written off"),
+        flow_kind="interest_write_off",
+    ),
 )
 
 BY_KEY = {figure.key: figure for figure in FIGURES}

@@ -388,9 +388,10 @@ class Comparison:
 
 def _diff(prefix: str, old: dict, new: dict) -> list[Difference]:
     found = [
-        Difference(f"{prefix}totals", "", "", key, old["totals"][key], new["totals"][key])
+        # .get: a run stored before a figure was added has no value for it.
+        Difference(f"{prefix}totals", "", "", key, old["totals"].get(key, 0), new["totals"][key])
         for key in FIGURE_KEYS
-        if old["totals"][key] != new["totals"][key]
+        if old["totals"].get(key, 0) != new["totals"][key]
     ]
     for table in BREAKDOWNS:
         before = {row["code"]: row for row in old[table]}

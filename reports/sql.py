@@ -113,7 +113,7 @@ balances AS (
            COALESCE(s.overdue, 0) + COALESCE(m.d_overdue, 0) AS overdue,
            COALESCE(s.frozen, 0) + COALESCE(m.d_frozen, 0) AS frozen,
            m.disbursed, m.collected, m.written_off, m.interest_collected,
-           m.transferred_out, m.transferred_in,
+           m.interest_written_off, m.transferred_out, m.transferred_in,
            """
     + first_disbursed(moves="m", snapshot="s.first_disbursed")
     + """ AS first_disbursed
@@ -209,6 +209,7 @@ figures AS (
            COALESCE(SUM(p.collected), 0) AS collected,
            COALESCE(SUM(p.written_off), 0) AS written_off,
            COALESCE(SUM(p.interest_collected), 0) AS interest_collected,
+           COALESCE(SUM(p.interest_written_off), 0) AS interest_written_off,
            COALESCE(SUM(p.transferred_out), 0) AS transferred_out,
            COALESCE(SUM(p.transferred_in), 0) AS transferred_in,
            COALESCE(SUM(p.closing), 0) AS closing, COALESCE(SUM(p.overdue), 0) AS overdue,
@@ -297,8 +298,8 @@ changed AS (
            COALESCE(s.overdue, 0) AS s_overdue, COALESCE(s.frozen, 0) AS s_frozen,
            s.first_disbursed AS s_first_disbursed,
            m.d_opening, m.d_closing, m.d_overdue, m.d_frozen, m.disbursed, m.collected,
-           m.written_off, m.interest_collected, m.transferred_out, m.transferred_in,
-           m.first_disbursed, m.disbursement_reversed,
+           m.written_off, m.interest_collected, m.interest_written_off, m.transferred_out,
+           m.transferred_in, m.first_disbursed, m.disbursement_reversed,
            EXISTS (SELECT 1 FROM dirty d WHERE d.loan_id = m.loan_id) AS dirty
       FROM moves m
       LEFT JOIN LATERAL (
@@ -308,7 +309,7 @@ changed AS (
     UNION ALL
     SELECT s.loan_id, true, s.household_id, s.programme_id, s.commune_id, s.organisation_id,
            s.group_id, s.outstanding, s.overdue, s.frozen, s.first_disbursed,
-           0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, true
+           0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, true
       FROM dirty d
       JOIN reports_monthendbalance s ON s.snapshot_id = %(snapshot)s AND s.loan_id = d.loan_id
      WHERE NOT EXISTS (
@@ -363,8 +364,8 @@ parts AS (
            CASE WHEN rekeyed THEN s_outstanding ELSE 0 END + d_closing AS closing,
            CASE WHEN rekeyed THEN s_overdue ELSE 0 END + d_overdue AS overdue,
            CASE WHEN rekeyed THEN s_frozen ELSE 0 END + d_frozen AS frozen,
-           disbursed, collected, written_off, interest_collected, transferred_out,
-           transferred_in, is_turn::int AS loan_turns,
+           disbursed, collected, written_off, interest_collected, interest_written_off,
+           transferred_out, transferred_in, is_turn::int AS loan_turns,
            CASE WHEN is_turn THEN COALESCE(workers_employed, (
                SELECT l.workers_employed FROM loans_loan l WHERE l.id = after.loan_id)) END
                AS workers_employed,
@@ -375,7 +376,7 @@ parts AS (
     UNION ALL
     SELECT s_programme_id, s_commune_id, s_organisation_id, s_group_id, -1,
            -s_outstanding, -s_outstanding, -s_overdue, -s_frozen,
-           NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL
       FROM after
      WHERE rekeyed AND in_snapshot
 ),
@@ -386,6 +387,7 @@ delta AS (
            SUM(loans) AS loans, SUM(opening) AS opening, SUM(disbursed) AS disbursed,
            SUM(collected) AS collected, SUM(written_off) AS written_off,
            SUM(interest_collected) AS interest_collected,
+           SUM(interest_written_off) AS interest_written_off,
            SUM(transferred_out) AS transferred_out, SUM(transferred_in) AS transferred_in,
            SUM(closing) AS closing, SUM(overdue) AS overdue, SUM(frozen) AS frozen,
            SUM(loan_turns) AS loan_turns, SUM(workers_employed) AS workers_employed,

@@ -137,14 +137,17 @@ def _interest_limit(loan, value_date):
 def test_interest_payment_up_to_the_limit_posts(active_loan, staff_a):
     limit = _interest_limit(active_loan, D(2021, 6, 1))
     assert selectors.interest_payment_limit(active_loan, D(2021, 6, 1)) == limit
-    entry = services.loan_pay_interest(
+    # Beyond the interest due only as a prepayment: the due is paid, the rest kept as a credit.
+    services.loan_pay_interest(
         loan=active_loan,
         amount=limit,
         value_date=D(2021, 6, 1),
         user=staff_a,
         idempotency_key=key(),
+        prepayment=True,
     )
-    assert entry.amount == limit
+    posted = active_loan.transactions.filter(kind__in=("interest_payment", "interest_prepayment"))
+    assert sum(posted.values_list("amount", flat=True)) == limit
 
 
 def test_interest_payment_above_the_limit_is_refused(active_loan, staff_a):
@@ -156,6 +159,7 @@ def test_interest_payment_above_the_limit_is_refused(active_loan, staff_a):
             value_date=D(2021, 6, 1),
             user=staff_a,
             idempotency_key=key(),
+            prepayment=True,
         )
     assert _codes(exc.value, "amount") == ["interest_above_limit"]
     grouped = f"{limit:,}".replace(",", ".")
@@ -170,6 +174,7 @@ def test_interest_form_shows_the_maximum_allowed(client, staff_a, active_loan):
         client,
         reverse("loans:interest", args=[active_loan.pk]),
         amount=f"{limit + 1:,}".replace(",", "."),
+        prepayment="on",
     )
     assert response.status_code == 200
     errors = response.context["form"].errors.as_data()["amount"]

@@ -98,6 +98,7 @@ def _group_row(rng: random.Random, code: str, name: str, *, risky: bool) -> dict
         "loan_turns": loan_turns,
         "workers_employed": rng.randint(0, loan_turns),
         "works_built": rng.randint(0, loan_turns),
+        "interest_written_off": rng.choice((0, 0, 0, rng.randrange(0, M))),
     }
 
 

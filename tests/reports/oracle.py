@@ -25,6 +25,9 @@ FLOW_COLUMN = {
     "principal_repayment": "collected",
     "write_off": "written_off",
     "interest_payment": "interest_collected",
+    # Paid ahead is collected when paid; the credit's later use is not collected again.
+    "interest_prepayment": "interest_collected",
+    "interest_write_off": "interest_written_off",
     "transfer_out": "transferred_out",
     "transfer_in": "transferred_in",
 }
@@ -46,6 +49,7 @@ AMOUNT_KEYS = (
     "closing",
     "overdue",
     "frozen",
+    "interest_written_off",
 )
 COUNT_KEYS = ("customers_with_balance", "loan_turns", "workers_employed", "works_built")
 KEYS = AMOUNT_KEYS + COUNT_KEYS

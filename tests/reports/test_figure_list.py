@@ -23,6 +23,7 @@ STORED_KEYS = (
     "loan_turns",
     "workers_employed",
     "works_built",
+    "interest_written_off",
 )
 
 
@@ -58,5 +59,6 @@ def test_each_flow_sums_one_ledger_kind():
         ("interest_collected", "interest_payment"),
         ("transferred_out", "transfer_out"),
         ("transferred_in", "transfer_in"),
+        ("interest_written_off", "interest_write_off"),
     )
     assert {kind for _column, kind in FLOW_KINDS} <= set(TransactionKind.values)

@@ -377,8 +377,15 @@ def _post_op(name, loan, when, pct, pick, common, world) -> str | None:
         services.loan_repay_principal(amount=_amount(loan.outstanding - loan.frozen, pct), **common)
     elif name == "interest":
         # Within what may be paid (due plus twelve months ahead), so the draw mostly posts.
+        # Every other draw a prepayment, whose excess over the due is kept as a credit.
+        if world.get("one_entry") and selectors.prepaid_credit(loan):
+            return None  # the payment would post the credit's use beside it
         limit = selectors.interest_payment_limit(loan, when)
-        services.loan_pay_interest(amount=min(pct * 10_000 + pick, max(1, limit)), **common)
+        services.loan_pay_interest(
+            amount=min(pct * 10_000 + pick, max(1, limit)),
+            prepayment=pick % 2 == 0 and not world.get("one_entry"),
+            **common,
+        )
     elif name == "overdue":
         services.loan_transfer_to_overdue(amount=_amount(loan.in_term, pct), **common)
     elif name == "freeze":
@@ -401,7 +408,13 @@ def _post_op(name, loan, when, pct, pick, common, world) -> str | None:
         frozen = selectors.balances_on(loan, when).frozen
         services.loan_unfreeze(amount=_amount(frozen, pick % 100 + 1), **common)
     elif name == "write_off":
-        services.loan_write_off(amount=_amount(loan.outstanding, pct), note="Thiên tai", **common)
+        # Every other draw writes off the interest due with the principal.
+        interest = 0
+        if pick % 2 and not world.get("one_entry"):
+            interest = selectors.interest_due_on(loan, when).payable
+        services.loan_write_off(
+            amount=_amount(loan.outstanding, pct), note="Thiên tai", interest=interest, **common
+        )
     elif name == "transfer":
         to = "B" if loan.office.code == "PA" else "A"
         to_office = world["offices"][to]
@@ -428,6 +441,10 @@ def _post_op(name, loan, when, pct, pick, common, world) -> str | None:
             .exclude(kind__in=("reversal", "transfer_out", "transfer_in"))
             .order_by("id")
         )
+        if world.get("one_entry"):
+            # An operation that posted companions (a prepayment, a credit used, interest
+            # written off) reverses with them: more than the one entry asked for.
+            candidates = [c for c in candidates if len(services._with_companions(c)) == 1]
         if not candidates:
             return None
         entry = candidates[pick % len(candidates)]
@@ -805,7 +822,7 @@ def test_a_back_dated_entry_changes_only_its_periods(plan, new, chosen, each_kin
         posted = None
         top = LoanTransaction.objects.order_by("-id").values_list("id", flat=True).first() or 0
         if loans_a:
-            world_a = dict(world, loans=loans_a, freeze_first=False)  # one entry only
+            world_a = dict(world, loans=loans_a, freeze_first=False, one_entry=True)
             op["loan"] = new["loan"]
             for name in (new["op"], "reverse", "interest"):
                 _run_op(dict(op, op=name), world_a, Counter())
