@@ -249,6 +249,12 @@ def msg_dated_before_disbursement(first_disbursed_on: dt.date) -> str:
     ) % {"d": first_disbursed_on.strftime("%d/%m/%Y")}
 
 
+def msg_dated_before_transfer_in(arrived_on: dt.date) -> str:
+    return _("The loan came to this office on %(d)s: an entry here is dated on or after it.") % {
+        "d": arrived_on.strftime("%d/%m/%Y")
+    }
+
+
 def msg_interest_above_due(payable: int, credit_used: int, day: dt.date) -> str:
     if credit_used:
         return _(

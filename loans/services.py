@@ -20,6 +20,7 @@ from borrowers.models import Household, Office, SavingsGroup, Village
 
 # month_is_closed: the closed-month rule lives with the office, so household services share it.
 from borrowers.selectors import can_manage, month_is_closed
+from borrowers.services import msg_group_of_another_commune
 from branch_portal.templatetags.money import group_thousands
 
 from . import ledger
@@ -405,12 +406,21 @@ def _require_active(loan: Loan) -> None:
 
 
 def _require_disbursed_by(loan: Loan, value_date: dt.date) -> None:
-    """An entry on the principal dated before the first disbursement finds no balance there:
-    say so, rather than that the amount exceeds a balance of 0."""
+    """An entry on the principal dated before the first disbursement, or before the loan came
+    from another office, finds no balance there: say so, rather than that the amount exceeds a
+    balance of 0."""
     if loan.first_disbursed_on and value_date < loan.first_disbursed_on:
         raise ValidationError(
             {"value_date": ledger.msg_dated_before_disbursement(loan.first_disbursed_on)}
         )
+    if loan.transferred_from_id is not None:
+        arrived = (
+            loan.transactions.filter(kind=Kind.TRANSFER_IN)
+            .values_list("value_date", flat=True)
+            .first()
+        )
+        if arrived is not None and value_date < arrived:
+            raise ValidationError({"value_date": ledger.msg_dated_before_transfer_in(arrived)})
 
 
 @transaction.atomic
@@ -815,6 +825,8 @@ def loan_transfer(
     _check_value_date(loan, value_date, office=to_office)
     if to_village.office_id != to_office.pk or (to_group and to_group.office_id != to_office.pk):
         raise ValidationError({"to_village": _("The village and group must be in that office.")})
+    if to_group and to_group.village.commune_id != to_village.commune_id:
+        raise ValidationError({"to_group": msg_group_of_another_commune(to_group)})
     household = loan.household
     target = Household.objects.filter(
         office=to_office, citizen_id=household.citizen_id, status=Household.Status.ACTIVE

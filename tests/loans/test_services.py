@@ -364,7 +364,9 @@ def test_write_off_to_zero_marks_written_off(active_loan, staff_a):
     assert fresh(active_loan).status == Loan.Status.WRITTEN_OFF
 
 
-def test_transfer_moves_the_whole_balance_to_another_office(active_loan, staff_a, office_b):
+def test_transfer_moves_the_whole_balance_to_another_office(
+    active_loan, staff_a, office_b, staff_b
+):
     from ..factories import VillageFactory
 
     village_b = VillageFactory(commune__office=office_b)
@@ -385,6 +387,33 @@ def test_transfer_moves_the_whole_balance_to_another_office(active_loan, staff_a
     assert new.household.citizen_id == old.household.citizen_id
     assert new.instalments.count() == old.instalments.count()
     assert ledger_mismatches() == []
+    # At the new office the loan's history starts with its arrival: an earlier entry says so.
+    with refused("The loan came to this office on 01/06/2021", field="value_date"):
+        services.loan_repay_principal(
+            loan=new,
+            amount=1_000_000,
+            value_date=D(2021, 5, 31),
+            user=staff_b,
+            idempotency_key=key(),
+        )
+
+
+def test_transfer_refused_into_a_group_of_another_commune(active_loan, staff_a, office_b):
+    from ..factories import GroupFactory, VillageFactory
+
+    village_b = VillageFactory(commune__office=office_b)
+    elsewhere = GroupFactory(village=VillageFactory(commune__office=office_b))
+    with refused("a household joins a group of its own village's commune", field="to_group"):
+        services.loan_transfer(
+            loan=active_loan,
+            to_office=office_b,
+            to_village=village_b,
+            to_group=elsewhere,
+            value_date=D(2021, 6, 1),
+            user=staff_a,
+            idempotency_key=key(),
+        )
+    assert fresh(active_loan).status == Loan.Status.ACTIVE
 
 
 # --- reversal
