@@ -31,7 +31,7 @@ from borrowers.models import (
     Sex,
     Village,
 )
-from borrowers.services import check_date_of_birth
+from borrowers.services import check_date_of_birth, msg_group_of_another_commune
 from branch_portal.templatetags.money import group_thousands
 from loans import ledger
 from loans.models import (
@@ -665,6 +665,8 @@ class Checker:
             group = self.refer("borrowers", number, "group_code", group_code, self.groups, "groups")
         if village is None or (group_code and group is None):
             raise _Refused
+        if group is not None and group.village.commune.code != village.commune.code:
+            raise _Bad("group_code", msg_group_of_another_commune(group))
         existing = self.households.get(cid)
         certified = self.certified[cid]
         if existing is not None:

@@ -490,6 +490,9 @@ BAD = [
     ("unknown-group", setter("borrowers", 0, "group_code", "T99"),
      "borrowers.csv:2: group_code: T99 is not known (neither in groups.csv nor already "
      "imported)."),
+    ("group-of-another-commune", setter("borrowers", 0, "group_code", "T03"),
+     "borrowers.csv:2: group_code: The group T03 meets in Hạ Mỗ: a household joins a group of "
+     "its own village's commune."),
     ("amount-decimal", setter("loans", 0, "approved_amount", "1.5"),
      "loans.csv:2: approved_amount: '1.5' is not a whole number."),
     ("amount-negative", setter("loans", 0, "approved_amount", "-3"),
