@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from . import four_eyes
 from .citizen_id import validate_citizen_id
 from .models import (
     ADULT_AGE,
@@ -229,9 +230,12 @@ def household_update(
 
 @transaction.atomic
 def household_change_citizen_id(
-    *, household: Household, new_citizen_id: str, on: dt.date, user=None
+    *, household: Household, new_citizen_id: str, on: dt.date, user=None, approval=None
 ) -> Household:
-    """A new ID card: the old number is kept as history, never overwritten silently."""
+    """A new ID card: the old number is kept as history, never overwritten silently.
+
+    The office's four-eyes policy may hold it (four_eyes.gate): then it changes only under an
+    approval (`approval`, a loans.ApprovalRequest being approved)."""
     household = Household.objects.select_for_update().get(pk=household.pk)
     if new_citizen_id == household.citizen_id:
         raise ValidationError({"citizen_id": _("This is already the current citizen ID.")})
@@ -244,6 +248,8 @@ def household_change_citizen_id(
         sex=household.sex,
         exclude_pk=household.pk,
     )
+    if four_eyes.gate is not None:
+        four_eyes.gate(household=household, approval=approval)
     PreviousIdentity.objects.create(
         household=household, number=household.citizen_id, replaced_on=on
     )

@@ -17,7 +17,7 @@ from django_filters.views import FilterView
 from branch_portal.pagination import TableListMixin, deferred_join
 from branch_portal.roles import WRITE_ROLES
 
-from . import services
+from . import four_eyes, services
 from .access import PortalRequest, access_for
 from .filters import HouseholdFilter
 from .forms import CertifyCategoryForm, CitizenIdForm, HouseholdEditForm, HouseholdRegisterForm
@@ -164,19 +164,33 @@ def household_change_citizen_id(request: PortalRequest, pk: int):
         request.POST or None, household=household, initial={"on": household.office.business_date}
     )
     if request.method == "POST" and form.is_valid():
+        kwargs = {
+            "household": household,
+            "new_citizen_id": form.cleaned_data["new_citizen_id"].strip(),
+            "on": form.cleaned_data["on"],
+            "user": request.user,
+        }
         try:
-            services.household_change_citizen_id(
-                household=household,
-                new_citizen_id=form.cleaned_data["new_citizen_id"].strip(),
-                on=form.cleaned_data["on"],
-                user=request.user,
-            )
+            # Through loans' four-eyes hook when it is set: the change may be held for a second
+            # person (borrowers.four_eyes).
+            if four_eyes.perform is not None:
+                held = four_eyes.perform("citizen_id", **kwargs).request
+            else:
+                services.household_change_citizen_id(**kwargs)
+                held = None
         except ValidationError as e:
             # The service names the field citizen_id; this form calls it new_citizen_id.
             for message in getattr(e, "message_dict", {}).get("citizen_id", e.messages):
                 form.add_error("new_citizen_id", message)
         else:
-            messages.success(request, _("Citizen ID changed; the old one is kept as history."))
+            if held is not None:
+                messages.success(
+                    request,
+                    _("Submitted for approval (request #%(n)s): %(why)s needs a second person.")
+                    % {"n": held.pk, "why": held.held_because},
+                )
+            else:
+                messages.success(request, _("Citizen ID changed; the old one is kept as history."))
             return redirect("borrowers:detail", pk=household.pk)
     return _form_page(request, form, title=_("Change citizen ID"), household=household)
 

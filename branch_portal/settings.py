@@ -101,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "borrowers.context_processors.office",
+                "loans.context_processors.approvals_waiting",
             ],
             "builtins": ["branch_portal.templatetags.money"],
         },

@@ -285,3 +285,19 @@ class LoanApplyForm(BootstrapMixin, forms.Form):
         data["workers_employed"] = data.get("workers_employed") or 0
         data["works_built"] = data.get("works_built") or 0
         return data
+
+
+class ApproveRequestForm(BootstrapMixin, forms.Form):
+    amount = VNDField(
+        label=_("Approve a lower amount (VND)"),
+        required=False,
+        help_text=_("Leave empty to approve the amount applied for."),
+    )
+
+
+class RejectRequestForm(BootstrapMixin, forms.Form):
+    reason = forms.CharField(
+        label=_("Reason for the rejection"),
+        max_length=500,
+        error_messages={"required": _("Give the reason for the rejection.")},
+    )

@@ -611,3 +611,63 @@ class ApprovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.operation} {self.subject} ({self.status})"
+
+
+# The most days back an entry may be dated before the policy holds it: a year.
+MAX_BACKDATED_DAYS = 366
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+class FourEyesPolicy(models.Model):
+    """Which operations of an office need a second person (maker-checker, ApprovalRequest), and
+    which role that person holds. One row per office, made with these defaults when missing
+    (loans.approvals.policy_for); an admin edits it. loans.approvals.held_because reads it."""
+
+    office = models.OneToOneField(Office, on_delete=models.PROTECT, related_name="four_eyes")
+    write_off = models.BooleanField(_("write-off"), default=True)
+    freeze = models.BooleanField(_("freeze"), default=True)
+    unfreeze = models.BooleanField(_("unfreeze"), default=True)
+    reversal = models.BooleanField(_("reversal"), default=True)
+    transfer = models.BooleanField(_("transfer to another office"), default=True)
+    extension = models.BooleanField(_("extension"), default=True)
+    month_reopen = models.BooleanField(_("month reopen"), default=True)
+    citizen_id = models.BooleanField(_("citizen-ID change"), default=True)
+    backdated = models.BooleanField(_("back-dated entries"), default=True)
+    backdated_days = models.PositiveSmallIntegerField(
+        _("back-dated by more than (days)"),
+        default=7,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_BACKDATED_DAYS)],
+        help_text=_("An entry dated more than this many days before the business date is held."),
+    )
+    large_disbursement = models.BooleanField(_("large disbursements"), default=True)
+    disbursement_above = models.BigIntegerField(
+        _("disbursement above (VND)"),
+        default=100_000_000,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_AMOUNT)],
+        help_text=_("A disbursement above this amount is held."),
+    )
+    checker_role = models.CharField(
+        _("checker's role"),
+        max_length=20,
+        choices=[("manager", _("Manager")), ("staff", _("Staff or manager"))],
+        default="manager",
+        help_text=_("Who may approve: never the maker, never an auditor."),
+    )
+
+    class Meta:
+        verbose_name = _("four-eyes policy")
+        verbose_name_plural = _("four-eyes policies")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(backdated_days__gte=0, backdated_days__lte=MAX_BACKDATED_DAYS),
+                name="policy_backdated_days_in_range",
+            ),
+            _amount_range("disbursement_above", "policy_disbursement_in_range"),
+            models.CheckConstraint(
+                condition=models.Q(checker_role__in=["manager", "staff"]),
+                name="policy_checker_role_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.office_id}"

@@ -19,6 +19,7 @@ from borrowers.selectors import check_scope, office_ids_for, offices_for
 from . import ledger
 from .interest import interest_over_segments
 from .models import (
+    ApprovalRequest,
     EndOfDay,
     Instalment,
     Loan,
@@ -39,7 +40,9 @@ def loans_for_user(user) -> QuerySet[Loan]:
 def get_loan_for_user(user, pk: int, *, write: bool = False, manage: bool = False) -> Loan:
     loan = (
         loans_for_user(user)
-        .select_related("office", "household__village__commune", "programme", "group")
+        .select_related(
+            "office", "household__village__commune", "programme", "group", "approved_by"
+        )
         .filter(pk=pk)
         .first()
     )
@@ -59,6 +62,34 @@ def get_entry_for_user(user, pk: int, *, write: bool = False) -> LoanTransaction
         raise Http404
     check_scope(user, entry.loan.office, write=write)
     return entry
+
+
+def approvals_for_user(user) -> QuerySet[ApprovalRequest]:
+    return ApprovalRequest.objects.filter(office_id__in=office_ids_for(user))
+
+
+def get_approval_for_user(user, pk: int) -> ApprovalRequest:
+    """A request of the user's offices (404 elsewhere); who may decide it is the service's."""
+    request = (
+        approvals_for_user(user)
+        .select_related("office", "loan", "household", "maker", "checker", "entry")
+        .filter(pk=pk)
+        .first()
+    )
+    if request is None:
+        raise Http404
+    check_scope(user, request.office)
+    return request
+
+
+def pending_requests_for(*, loan=None, household=None) -> QuerySet[ApprovalRequest]:
+    """The pending requests of a loan, or of a household and its loans."""
+    pending = ApprovalRequest.objects.filter(status=ApprovalRequest.Status.PENDING)
+    if loan is not None:
+        pending = pending.filter(loan=loan)
+    else:
+        pending = pending.filter(Q(household=household) | Q(loan__household=household))
+    return pending.select_related("maker", "loan").order_by("made_at", "id")
 
 
 def ledger_for_household(household) -> QuerySet[LoanTransaction]:

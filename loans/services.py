@@ -23,11 +23,12 @@ from borrowers.selectors import can_manage, month_is_closed
 from borrowers.services import msg_group_of_another_commune
 from branch_portal.templatetags.money import group_thousands
 
-from . import ledger
+from . import approvals, ledger
 from .models import (
     CACHED_FIELDS,
     MAX_WORKERS_EMPLOYED,
     MAX_WORKS_BUILT,
+    ApprovalRequest,
     EndOfDay,
     Instalment,
     Loan,
@@ -320,13 +321,20 @@ def _post(
     effect: ledger.Effect = ledger.NO_EFFECT,
     counted_kind: str | None = None,
     timeline: Timeline | None = None,
+    operation: str | None = None,
+    approval: ApprovalRequest | None = None,
     **extra,
 ) -> LoanTransaction:
     """Append one entry and apply its effect (ledger.*_effect) to the (locked) loan's cache.
 
     An entry that moves principal is checked against the ledger from its value date on: the
     caller passes the timeline it already read for its amount check (the ledger is summed once
-    per posting), or it is read here."""
+    per posting), or it is read here.
+
+    A user's operation (`operation`, its code) passes the four-eyes gate once every check has
+    passed and before anything is written: held by the office's policy and not covered by
+    `approval`, it raises approvals.Held (nothing posts); approved, the entry carries the
+    checker's name."""
     d_outstanding, d_overdue, d_frozen = effect
     if effect != ledger.NO_EFFECT:
         if timeline is None:
@@ -340,6 +348,10 @@ def _post(
     )
     if not ledger.consistent(loan.outstanding, loan.overdue, loan.frozen):
         raise ValidationError(ledger.msg_inconsistent())
+    if operation is not None:
+        extra["approved_by"] = _gate(
+            loan, operation, approval, amount=amount, value_date=value_date
+        )
     entry = LoanTransaction.objects.create(
         office_id=loan.office_id,
         loan=loan,
@@ -389,6 +401,22 @@ def _with_companions(entry: LoanTransaction) -> list[LoanTransaction]:
     ]
 
 
+def _gate(loan: Loan, operation: str, approval: ApprovalRequest | None, *, amount: int, value_date):
+    """The four-eyes gate (approvals.gate) for an operation on the loan: the checker to record
+    on its entries, None when the policy does not hold it; raises approvals.Held when it does
+    and no approval covers it. An operation of several entries passes it once, before the
+    first."""
+    return approvals.gate(
+        office=loan.office,
+        operation=operation,
+        subject=approvals.loan_subject(loan),
+        approval=approval,
+        amount=amount,
+        value_date=value_date,
+        loan=loan,
+    )
+
+
 def _begin(loan: Loan, kind: str | tuple[str, ...], key: str, value_date: dt.date, amount: int):
     """Lock, replay a repeated key, check date and amount. Returns (loan, replayed entry)."""
     loan = _lock(loan)
@@ -432,6 +460,7 @@ def loan_disburse(
     user,
     idempotency_key: str,
     reference: str = "",
+    approval: ApprovalRequest | None = None,
 ) -> LoanTransaction:
     loan, entry = _begin(loan, Kind.DISBURSEMENT, idempotency_key, value_date, amount)
     if entry:
@@ -455,6 +484,8 @@ def loan_disburse(
         amount=amount,
         user=user,
         idempotency_key=idempotency_key,
+        operation="disburse",
+        approval=approval,
         effect=ledger.disbursement_effect(amount),
         reference=reference,
     )
@@ -471,6 +502,7 @@ def loan_repay_principal(
     user,
     idempotency_key: str,
     reference: str = "",
+    approval: ApprovalRequest | None = None,
 ) -> LoanTransaction:
     """Repayment reduces the overdue principal first, then the principal in term."""
     loan, entry = _begin(loan, Kind.PRINCIPAL_REPAYMENT, idempotency_key, value_date, amount)
@@ -490,6 +522,8 @@ def loan_repay_principal(
         amount=amount,
         user=user,
         idempotency_key=idempotency_key,
+        operation="repay",
+        approval=approval,
         effect=ledger.repayment_effect(amount, on.outstanding, on.overdue, on.frozen),
         timeline=timeline,
         reference=reference,
@@ -521,6 +555,7 @@ def loan_pay_interest(
     idempotency_key: str,
     reference: str = "",
     prepayment: bool = False,
+    approval: ApprovalRequest | None = None,
 ) -> LoanTransaction:
     """Interest paid to value_date: at most what is due then (accrued since it was last paid
     to, less the prepaid credit, which this payment uses). Beyond it only as a prepayment: the
@@ -564,7 +599,13 @@ def loan_pay_interest(
             }
         )
     paid, prepaid = ledger.interest_split(amount, due.payable)
-    common = {"value_date": value_date, "user": user, "reference": reference}
+    checker = _gate(loan, "interest", approval, amount=amount, value_date=value_date)
+    common = {
+        "value_date": value_date,
+        "user": user,
+        "reference": reference,
+        "approved_by": checker,
+    }
     _apply_credit(loan, due, key=idempotency_key, **common)
     posted = []
     if paid:
@@ -637,6 +678,7 @@ def loan_extend(
     user,
     idempotency_key: str,
     note: str = "",
+    approval: ApprovalRequest | None = None,
 ) -> LoanTransaction:
     """Extend an instalment before it falls due (gia hạn)."""
     amount = instalment.principal
@@ -667,6 +709,8 @@ def loan_extend(
         amount=amount,
         user=user,
         idempotency_key=idempotency_key,
+        operation="extend",
+        approval=approval,
         instalment=instalment,
         new_due_date=new_due_date,
         note=note,
@@ -685,6 +729,7 @@ def loan_freeze(
     user,
     idempotency_key: str,
     note: str,
+    approval: ApprovalRequest | None = None,
 ) -> LoanTransaction:
     """Freeze (khoanh nợ) principal for an objective risk: overdue first, then in term."""
     loan, entry = _begin(loan, Kind.FREEZE, idempotency_key, value_date, amount)
@@ -705,6 +750,8 @@ def loan_freeze(
         amount=amount,
         user=user,
         idempotency_key=idempotency_key,
+        operation="freeze",
+        approval=approval,
         effect=ledger.freeze_effect(amount, on.outstanding, on.overdue, on.frozen),
         timeline=timeline,
         note=note,
@@ -720,6 +767,7 @@ def loan_unfreeze(
     user,
     idempotency_key: str,
     note: str = "",
+    approval: ApprovalRequest | None = None,
 ) -> LoanTransaction:
     loan, entry = _begin(loan, Kind.UNFREEZE, idempotency_key, value_date, amount)
     if entry:
@@ -735,6 +783,8 @@ def loan_unfreeze(
         amount=amount,
         user=user,
         idempotency_key=idempotency_key,
+        operation="unfreeze",
+        approval=approval,
         effect=ledger.unfreeze_effect(amount),
         timeline=timeline,
         note=note,
@@ -752,6 +802,7 @@ def loan_write_off(
     note: str = "",
     reference: str = "",
     interest: int | None = None,
+    approval: ApprovalRequest | None = None,
 ) -> LoanTransaction:
     """Write off (xóa nợ) for an objective risk: frozen principal first, then overdue, then in
     term (without frozen principal this is the repayment order); and, when `interest` is given,
@@ -772,13 +823,30 @@ def loan_write_off(
             raise ValidationError(
                 {"interest": ledger.msg_interest_write_off_exceeds(due.payable, value_date)}
             )
-        common = {"value_date": value_date, "user": user, "note": note, "reference": reference}
+        # The gate before the first entry of the operation: all of them carry the checker.
+        checker = _gate(loan, "write-off", approval, amount=amount, value_date=value_date)
+        common = {
+            "value_date": value_date,
+            "user": user,
+            "note": note,
+            "reference": reference,
+            "approved_by": checker,
+        }
         _apply_credit(loan, due, key=idempotency_key, **common)
         _post(
             loan,
             kind=Kind.INTEREST_WRITE_OFF,
             amount=interest,
             idempotency_key=companion_key(idempotency_key, ":interest"),
+            **common,
+        )
+        return _post(
+            loan,
+            kind=Kind.WRITE_OFF,
+            amount=amount,
+            idempotency_key=idempotency_key,
+            effect=ledger.write_off_effect(amount, on.outstanding, on.overdue, on.frozen),
+            timeline=timeline,
             **common,
         )
     return _post(
@@ -788,6 +856,8 @@ def loan_write_off(
         amount=amount,
         user=user,
         idempotency_key=idempotency_key,
+        operation="write-off",
+        approval=approval,
         effect=ledger.write_off_effect(amount, on.outstanding, on.overdue, on.frozen),
         timeline=timeline,
         note=note,
@@ -806,6 +876,7 @@ def loan_transfer(
     idempotency_key: str,
     to_group: SavingsGroup | None = None,
     note: str = "",
+    approval: ApprovalRequest | None = None,
 ) -> LoanTransaction:
     """Move a loan, with its whole balance, to another office when the household moves."""
     # The amount is the balance as the locked row has it, not as the caller's copy had it.
@@ -879,6 +950,8 @@ def loan_transfer(
         amount=amount,
         user=user,
         idempotency_key=idempotency_key,
+        operation="transfer",
+        approval=approval,
         effect=ledger.transfer_out_effect(*balance),
         counterparty_office=to_office,
         note=note,
@@ -891,6 +964,7 @@ def loan_transfer(
         amount=amount,
         user=user,
         idempotency_key=f"{idempotency_key}:in",
+        approved_by=out.approved_by,
         effect=ledger.transfer_in_effect(*balance),
         counterparty_office=loan.office,
         note=note,
@@ -916,6 +990,7 @@ def loan_reverse(
     user,
     idempotency_key: str,
     note: str = "",
+    approval: ApprovalRequest | None = None,
 ) -> LoanTransaction:
     """Cancel an entry with a reversal dated in the open period (never before the entry)."""
     loan, replayed = _begin(entry.loan, Kind.REVERSAL, idempotency_key, value_date, entry.amount)
@@ -952,6 +1027,8 @@ def loan_reverse(
         amount=entry.amount,
         user=user,
         idempotency_key=idempotency_key,
+        operation="reversal",
+        approval=approval,
         effect=ledger.reversal_effect(entry.d_outstanding, entry.d_overdue, entry.d_frozen),
         reverses=entry,
         note=note,

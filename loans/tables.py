@@ -5,7 +5,8 @@ from django.utils.translation import gettext_lazy as _
 
 from borrowers.tables import MoneyColumn
 
-from .models import Loan
+from . import approvals
+from .models import ApprovalRequest, Loan
 
 
 class LoanTable(tables.Table):
@@ -49,3 +50,55 @@ class LoanTable(tables.Table):
 
     def value_status(self, record):
         return record.get_status_display()
+
+
+class ApprovalTable(tables.Table):
+    id = tables.Column(verbose_name="#", linkify=("loans:approval", {"pk": tables.A("pk")}))
+    operation = tables.Column(verbose_name=_("Operation"))
+    subject = tables.Column(verbose_name=_("Subject"), empty_values=(), orderable=False)
+    amount = MoneyColumn(verbose_name=_("Amount"))
+    held_because = tables.Column(verbose_name=_("Held because"), orderable=False)
+    maker = tables.Column(verbose_name=_("Maker"), accessor="maker__username")
+    made_at = tables.DateTimeColumn(verbose_name=_("Submitted at"), format="d/m/Y H:i")
+    status = tables.Column(verbose_name=_("Status"))
+    checker = tables.Column(verbose_name=_("Checker"), accessor="checker__username", default="–")
+
+    class Meta:
+        model = ApprovalRequest
+        fields = ()
+        sequence = (
+            "id",
+            "operation",
+            "subject",
+            "amount",
+            "held_because",
+            "maker",
+            "made_at",
+            "status",
+            "checker",
+        )
+        empty_text = _("No request matches.")
+
+    def render_operation(self, record):
+        return approvals.operation_title(record.operation)
+
+    def value_operation(self, record):
+        return approvals.operation_title(record.operation)
+
+    def render_subject(self, record):
+        return subject_label(record)
+
+    def value_subject(self, record):
+        return subject_label(record)
+
+    def value_status(self, record):
+        return record.get_status_display()
+
+
+def subject_label(record: ApprovalRequest) -> str:
+    if record.loan_id:
+        return f"{record.loan.number} – {record.loan.household.full_name}"
+    if record.household_id:
+        return record.household.full_name
+    month = record.payload.get("month", "")
+    return _("Month %(m)s") % {"m": month[:7]}

@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.functional import Promise
@@ -27,31 +27,36 @@ from branch_portal.pagination import TableListMixin, deferred_join
 from branch_portal.roles import MANAGE_ROLES, WRITE_ROLES
 from branch_portal.templatetags.money import vnd
 
-from . import services
-from .filters import LoanFilter
+from . import approvals, services
+from .filters import ApprovalFilter, LoanFilter
 from .forms import (
     AmountForm,
     ApproveForm,
+    ApproveRequestForm,
     BusinessDateForm,
     DossierAmountForm,
     ExtensionForm,
     InterestForm,
     LoanApplyForm,
     NoteAmountForm,
+    RejectRequestForm,
     ReversalForm,
     TransferForm,
     WriteOffForm,
 )
-from .models import Loan, TransactionKind
+from .models import ApprovalRequest, Loan, TransactionKind
 from .selectors import (
     InterestDue,
+    approvals_for_user,
+    get_approval_for_user,
     get_entry_for_user,
     get_loan_for_user,
     interest_due_on,
     loan_rate_on,
     loans_for_user,
+    pending_requests_for,
 )
-from .tables import LoanTable
+from .tables import ApprovalTable, LoanTable, subject_label
 
 
 class LoanListView(LoginRequiredMixin, TableListMixin, FilterView):
@@ -94,11 +99,12 @@ def loan_detail(request: PortalRequest, pk: int):
             "rate": rate,
             "instalments": loan.instalments.all(),
             "ledger": loan.transactions.select_related(
-                "posted_by", "reverses", "reversed_by", "counterparty_office"
+                "posted_by", "approved_by", "reverses", "reversed_by", "counterparty_office"
             ).order_by("value_date", "id"),
             "interest": interest,
             "interest_due": interest.payable,
             "interest_from": interest.since,
+            "pending_requests": pending_requests_for(loan=loan),
             "operations": available_operations(loan),
             "transferred_to": Loan.objects.filter(transferred_from=loan).first(),
         },
@@ -240,6 +246,14 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
+def submitted(request: PortalRequest, approval) -> None:
+    messages.success(
+        request,
+        _("Submitted for approval (request #%(n)s): %(why)s needs a second person.")
+        % {"n": approval.pk, "why": approval.held_because},
+    )
+
+
 def available_operations(loan: Loan) -> list[Operation]:
     ops = []
     for op in OPERATIONS.values():
@@ -278,10 +292,16 @@ def loan_operation(request: PortalRequest, pk: int, op: str):
     )
     if request.method == "POST" and form.is_valid():
         try:
-            entry = operation.service(loan=loan, user=request.user, **form.service_kwargs())
+            outcome = approvals.perform(
+                operation.slug, loan=loan, user=request.user, **form.service_kwargs()
+            )
         except ValidationError as e:
             apply_errors(form, e)
         else:
+            if outcome.request is not None:
+                submitted(request, outcome.request)
+                return redirect("loans:detail", pk=loan.pk)
+            entry = outcome.result
             messages.success(
                 request,
                 _("%(kind)s of %(amount)s posted.")
@@ -316,11 +336,16 @@ def entry_reverse(request: PortalRequest, pk: int):
     form = ReversalForm(request.POST or None, loan=loan)
     if request.method == "POST" and form.is_valid():
         try:
-            services.loan_reverse(entry=entry, user=request.user, **form.service_kwargs())
+            outcome = approvals.perform(
+                "reversal", entry=entry, user=request.user, **form.service_kwargs()
+            )
         except ValidationError as e:
             apply_errors(form, e)
         else:
-            messages.success(request, _("Entry reversed."))
+            if outcome.request is not None:
+                submitted(request, outcome.request)
+            else:
+                messages.success(request, _("Entry reversed."))
             return redirect("loans:detail", pk=loan.pk)
     return render(
         request,
@@ -390,3 +415,155 @@ def business_date(request: PortalRequest, code: str):
         else:
             messages.success(request, _("Business date changed."))
     return redirect("home")
+
+
+# --- maker-checker: the checker's queue and each request ----------------------------------------
+
+
+class ApprovalListView(LoginRequiredMixin, TableListMixin, FilterView):
+    request: PortalRequest
+    table_class = ApprovalTable
+    filterset_class = ApprovalFilter
+    template_name = "loans/approval_list.html"
+    export_name = "approval-requests"
+
+    def get_queryset(self):
+        return approvals_for_user(self.request.user).select_related(
+            "maker", "checker", "loan__household", "household"
+        )
+
+
+def _payload_rows(approval: ApprovalRequest) -> list[tuple[str, str]]:
+    """The payload as label and value, readably: records by name, dates d/m/Y, amounts in đồng."""
+    executor = approvals.EXECUTORS.get(approval.operation)
+    try:
+        kwargs = approvals.from_payload(executor.service, approval.payload) if executor else {}
+    except Exception:  # a record since gone: show the stored values
+        kwargs = dict(approval.payload)
+    rows = []
+    for name, value in kwargs.items():
+        if name in ("idempotency_key", "loan", "household", "office"):
+            continue
+        if isinstance(value, dt.date):
+            shown = value.strftime("%d/%m/%Y")
+        elif isinstance(value, bool):
+            shown = _("yes") if value else _("no")
+        elif isinstance(value, int) and name.endswith("amount"):
+            shown = vnd(value)
+        elif value in (None, ""):
+            shown = "–"
+        else:
+            shown = str(value)
+        rows.append((PAYLOAD_LABELS.get(name, name.replace("_", " ")), shown))
+    return rows
+
+
+PAYLOAD_LABELS = {
+    "amount": gettext_lazy("Amount"),
+    "value_date": gettext_lazy("Value date"),
+    "note": gettext_lazy("Note"),
+    "reference": gettext_lazy("Reference"),
+    "instalment": gettext_lazy("Instalment"),
+    "new_due_date": gettext_lazy("New due date"),
+    "to_office": gettext_lazy("New office"),
+    "to_village": gettext_lazy("Village in the new office"),
+    "to_group": gettext_lazy("Group in the new office"),
+    "entry": gettext_lazy("Entry reversed"),
+    "new_citizen_id": gettext_lazy("New citizen ID"),
+    "on": gettext_lazy("Effective on"),
+    "month": gettext_lazy("Month"),
+    "reason": gettext_lazy("Reason"),
+}
+
+
+def _decision_rights(request: PortalRequest, approval: ApprovalRequest) -> dict:
+    pending = approval.status == ApprovalRequest.Status.PENDING
+    is_maker = approval.maker_id == request.user.pk
+    return {
+        "can_decide": pending
+        and not is_maker
+        and approvals.may_check(request.user, approval.office),
+        "can_withdraw": pending and is_maker,
+        "is_maker": pending and is_maker,
+    }
+
+
+@login_required
+def approval_detail(request: PortalRequest, pk: int, *, approve_form=None, reject_form=None):
+    approval = get_approval_for_user(request.user, pk)
+    return render(
+        request,
+        "loans/approval_detail.html",
+        {
+            "approval": approval,
+            "title": approvals.operation_title(approval.operation),
+            "subject": subject_label(approval),
+            "rows": _payload_rows(approval),
+            "approve_form": approve_form or ApproveRequestForm(),
+            "reject_form": reject_form or RejectRequestForm(),
+            "has_amount": approval.amount is not None,
+            **_decision_rights(request, approval),
+        },
+    )
+
+
+def _refusal(request: PortalRequest, error: ValidationError | PermissionDenied) -> None:
+    said = error.messages if isinstance(error, ValidationError) else [str(error)]
+    messages.error(request, " ".join(str(m) for m in said if m) or _("Refused."))
+
+
+def _checker_scope(request: PortalRequest, pk: int, *, decide: bool = True) -> ApprovalRequest:
+    """The request, 404 outside the user's offices; 403 for a user who may not write there, or
+    to decide, who does not hold the office's checker role (the maker is refused by the
+    service, with its message)."""
+    approval = get_approval_for_user(request.user, pk)
+    if not request.access.can_write(approval.office):
+        raise PermissionDenied
+    if decide and not approvals.may_check(request.user, approval.office):
+        raise PermissionDenied
+    return approval
+
+
+@login_required
+@require_POST
+def approval_approve(request: PortalRequest, pk: int):
+    approval = _checker_scope(request, pk)
+    form = ApproveRequestForm(request.POST)
+    if not form.is_valid():
+        return approval_detail(request, pk, approve_form=form)
+    try:
+        approvals.approve(approval.pk, request.user, amount=form.cleaned_data["amount"])
+    except (ValidationError, PermissionDenied) as e:
+        _refusal(request, e)
+    else:
+        messages.success(request, _("Request #%(n)s approved and posted.") % {"n": approval.pk})
+    return redirect("loans:approval", pk=approval.pk)
+
+
+@login_required
+@require_POST
+def approval_reject(request: PortalRequest, pk: int):
+    approval = _checker_scope(request, pk)
+    form = RejectRequestForm(request.POST)
+    if not form.is_valid():
+        return approval_detail(request, pk, reject_form=form)
+    try:
+        approvals.reject(approval.pk, request.user, form.cleaned_data["reason"])
+    except (ValidationError, PermissionDenied) as e:
+        _refusal(request, e)
+    else:
+        messages.success(request, _("Request #%(n)s rejected.") % {"n": approval.pk})
+    return redirect("loans:approval", pk=approval.pk)
+
+
+@login_required
+@require_POST
+def approval_withdraw(request: PortalRequest, pk: int):
+    approval = _checker_scope(request, pk, decide=False)
+    try:
+        approvals.withdraw(approval.pk, request.user)
+    except (ValidationError, PermissionDenied) as e:
+        _refusal(request, e)
+    else:
+        messages.success(request, _("Request #%(n)s withdrawn.") % {"n": approval.pk})
+    return redirect("loans:approval", pk=approval.pk)

@@ -18,7 +18,8 @@ from django.utils.translation import gettext as _
 
 from borrowers.models import Commune, Office
 from borrowers.selectors import can_manage
-from loans.models import ClosedMonth, LoanTransaction
+from loans import approvals
+from loans.models import ApprovalRequest, ClosedMonth, LoanTransaction
 from loans.selectors import end_of_day_missing
 
 from .models import ReportRun
@@ -158,8 +159,16 @@ def month_close(*, office: Office, month: dt.date, user) -> ClosedMonth:
     return closed
 
 
-def month_reopen(*, office: Office, month: dt.date, user, reason: str) -> None:
-    """Reopen a closed month (managers only, with a reason kept in the history event)."""
+def month_reopen(
+    *,
+    office: Office,
+    month: dt.date,
+    user,
+    reason: str,
+    approval: ApprovalRequest | None = None,
+) -> None:
+    """Reopen a closed month (managers only, with a reason kept in the history event). The
+    office's four-eyes policy may hold it for a second manager (`approval`)."""
     _check_manager(user, office)
     reason = (reason or "").strip()
     if not reason:
@@ -178,7 +187,14 @@ def month_reopen(*, office: Office, month: dt.date, user, reason: str) -> None:
                 _("Reopen %(later)s first: months are reopened from the latest.")
                 % {"later": later.first().month.strftime("%m/%Y")}
             )
-        with pghistory.context(user=user.pk, reason=reason):
+        checker = approvals.gate(
+            office=office,
+            operation="month_reopen",
+            subject=approvals.month_subject(month),
+            approval=approval,
+        )
+        approved_by = {"approved_by": checker.pk} if checker else {}
+        with pghistory.context(user=user.pk, reason=reason, **approved_by):
             closed.delete()
         snapshot_drop(office=office, since=month)
 

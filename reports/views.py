@@ -7,6 +7,7 @@ A run of another office answers 404.
 """
 
 import datetime as dt
+import functools
 import re
 
 import django_tables2 as tables
@@ -25,6 +26,7 @@ from borrowers.access import PortalRequest
 from borrowers.selectors import check_scope, offices_for
 from branch_portal.pagination import paginate_table
 from branch_portal.roles import MANAGE_ROLES, Role
+from loans import approvals
 from loans.models import ClosedMonth
 
 from . import month_close as closing
@@ -244,11 +246,19 @@ def _month_action(request: PortalRequest, form_class, action, success):
     check_scope(request.user, office, manage=True)
     extra = {"reason": form.cleaned_data["reason"]} if "reason" in form.cleaned_data else {}
     try:
-        action(office=office, month=month, user=request.user, **extra)
+        result = action(office=office, month=month, user=request.user, **extra)
     except ValidationError as e:
         messages.error(request, " ".join(e.messages))
     else:
-        messages.success(request, success % {"month": month.strftime("%m/%Y")})
+        held = getattr(result, "request", None)
+        if held is not None:
+            messages.success(
+                request,
+                _("Submitted for approval (request #%(n)s): %(why)s needs a second person.")
+                % {"n": held.pk, "why": held.held_because},
+            )
+        else:
+            messages.success(request, success % {"month": month.strftime("%m/%Y")})
     return redirect(f"{reverse('reports:index')}?office={office.pk}")
 
 
@@ -266,7 +276,13 @@ def month_close(request: PortalRequest):
 @login_required
 @require_POST
 def month_reopen(request: PortalRequest):
-    return _month_action(request, ReopenForm, closing.month_reopen, _("Month %(month)s reopened."))
+    # A reopen may be held for a second manager (the office's four-eyes policy).
+    return _month_action(
+        request,
+        ReopenForm,
+        functools.partial(approvals.perform, "month_reopen"),
+        _("Month %(month)s reopened."),
+    )
 
 
 # --- dashboard -----------------------------------------------------------------------------------

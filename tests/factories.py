@@ -18,6 +18,7 @@ from borrowers.models import (
     SavingsGroup,
     Village,
 )
+from loans.models import FourEyesPolicy
 
 _serial = itertools.count(1)
 
@@ -40,15 +41,39 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("demo1234")
 
 
+# A four-eyes policy that holds nothing: the scene most tests set (back-dated disbursements,
+# write-offs) posts at once; the tests of maker-checker switch the policy on
+# (tests/loans/test_approvals.py, FOUR_EYES_ON).
+FOUR_EYES_OFF = {
+    "write_off": False,
+    "freeze": False,
+    "unfreeze": False,
+    "reversal": False,
+    "transfer": False,
+    "extension": False,
+    "month_reopen": False,
+    "citizen_id": False,
+    "backdated": False,
+    "large_disbursement": False,
+}
+FOUR_EYES_ON = dict.fromkeys(FOUR_EYES_OFF, True)
+
+
 class OfficeFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Office
         django_get_or_create = ("code",)
+        skip_postgeneration_save = True
 
     code = factory.Sequence(lambda n: f"O{n}")
     name = factory.LazyAttribute(lambda o: f"Phòng giao dịch {o.code}")
     business_date = dt.date(2021, 6, 15)
     business_date_held = True
+
+    @factory.post_generation
+    def four_eyes(self, create, extracted, **kwargs):
+        if create:
+            FourEyesPolicy.objects.get_or_create(office=self, defaults=FOUR_EYES_OFF)
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):

@@ -7,7 +7,7 @@ loans/_household_loans.html, which the page loads with `{% household_loans house
 
 from django import template
 
-from loans.selectors import ledger_for_household
+from loans.selectors import ledger_for_household, pending_requests_for
 
 register = template.Library()
 
@@ -17,5 +17,6 @@ def household_loans(context, household) -> dict:
     return {
         **context.flatten(),
         "loans": household.loans.select_related("programme", "group").order_by("applied_on", "id"),
-        "ledger": ledger_for_household(household).select_related("reversed_by"),
+        "ledger": ledger_for_household(household).select_related("reversed_by", "approved_by"),
+        "pending_requests": pending_requests_for(household=household),
     }
