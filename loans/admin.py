@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from .models import ClosedMonth, Instalment, Loan, LoanTransaction, Programme, ProgrammeRule
+from .models import (
+    ClosedMonth,
+    FourEyesPolicy,
+    Instalment,
+    Loan,
+    LoanTransaction,
+    Programme,
+    ProgrammeRule,
+)
 
 
 class RuleInline(admin.TabularInline):
@@ -85,6 +93,47 @@ class ClosedMonthAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FourEyesPolicy)
+class FourEyesPolicyAdmin(admin.ModelAdmin):
+    """Which operations of an office need a second person (maker-checker). A row per office; an
+    office without one follows the defaults (loans.approvals.policy_for)."""
+
+    list_display = [
+        "office",
+        "write_off",
+        "freeze",
+        "unfreeze",
+        "reversal",
+        "transfer",
+        "extension",
+        "month_reopen",
+        "citizen_id",
+        "backdated",
+        "backdated_days",
+        "large_disbursement",
+        "disbursement_above",
+        "checker_role",
+    ]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "office",
+                    "checker_role",
+                    ("write_off", "freeze", "unfreeze", "reversal"),
+                    ("transfer", "extension", "month_reopen", "citizen_id"),
+                    ("backdated", "backdated_days"),
+                    ("large_disbursement", "disbursement_above"),
+                ]
+            },
+        )
+    ]
 
     def has_delete_permission(self, request, obj=None):
         return False

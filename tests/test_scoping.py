@@ -30,8 +30,9 @@ from django.contrib.messages import constants as message_levels
 from django.shortcuts import resolve_url
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from loans import approvals
 from loans import services as loan_services
-from loans.models import ClosedMonth, Loan
+from loans.models import ClosedMonth, FourEyesPolicy, Loan
 from reports import month_close as closing
 from reports import services as report_services
 from reports.models import ReportRun
@@ -74,6 +75,7 @@ class World:
     applied: Any  # an application awaiting approval
     approved: Any  # approved, not disbursed
     entry: Any  # a repayment of the active loan, to reverse
+    pending: Any  # a write-off of the active loan submitted by staff_a, waiting for approval
     run: Any  # a done report run of office A
     failed_run: Any  # a failed run of office A, to retry
 
@@ -117,6 +119,13 @@ def world(
             office=office_a, start=dt.date(2021, 1, 1), as_of=dt.date(2021, 3, 31), user=manager_a
         )
     ReportRun.objects.filter(pk=failed.pk).update(status=ReportRun.Status.FAILED, error="boom")
+    policy = FourEyesPolicy.objects.filter(office=office_a)
+    policy.update(write_off=True)
+    pending = approvals.perform(
+        "write-off", loan=active_loan, user=staff_a, amount=2_000_000,
+        value_date=dt.date(2021, 6, 15), idempotency_key=key(), note="QĐ 14/2021",
+    ).request  # fmt: skip
+    policy.update(write_off=False)
     run = ReportRun.objects.get(pk=run.pk)
     assert run.status == ReportRun.Status.DONE
     active_loan.refresh_from_db()
@@ -137,6 +146,7 @@ def world(
         applied=applied,
         approved=approved,
         entry=entry,
+        pending=pending,
         run=run,
         failed_run=ReportRun.objects.get(pk=failed.pk),
     )
@@ -448,6 +458,22 @@ SPECS: dict[str, Spec] = {
         payload=lambda w: _posting(
             w, to_village=w.household_b.village_id, to_group=w.household_b.group_id
         ),
+    ),
+    # maker-checker
+    "loans:approvals": Spec(cross=cross_list(lambda w: w.loan.number)),
+    "loans:approval": Spec(kwargs=lambda w: {"pk": w.pending.pk}),
+    "loans:approval_approve": Spec(
+        kwargs=lambda w: {"pk": w.pending.pk}, get=POST_ONLY, writes="manage", writer="manager_a"
+    ),
+    "loans:approval_reject": Spec(
+        kwargs=lambda w: {"pk": w.pending.pk},
+        get=POST_ONLY,
+        writes="manage",
+        writer="manager_a",
+        payload=lambda w: {"reason": "Thiếu hồ sơ"},
+    ),
+    "loans:approval_withdraw": Spec(
+        kwargs=lambda w: {"pk": w.pending.pk}, get=POST_ONLY, writes="write"
     ),
     # reports
     "reports:index": Spec(cross=cross_index, payload=lambda w: {"office": w.office_a.pk}),
