@@ -294,6 +294,12 @@ class ApproveRequestForm(BootstrapMixin, forms.Form):
         help_text=_("Leave empty to approve the amount applied for."),
     )
 
+    def __init__(self, *args, applied: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The amount applied for as the hint, not an example amount that looks like a value.
+        placeholder = group_thousands(applied) if applied else ""
+        self.fields["amount"].widget.attrs["placeholder"] = placeholder
+
 
 class RejectRequestForm(BootstrapMixin, forms.Form):
     reason = forms.CharField(

@@ -441,8 +441,15 @@ def _payload_rows(approval: ApprovalRequest) -> list[tuple[str, str]]:
     except Exception:  # a record since gone: show the stored values
         kwargs = dict(approval.payload)
     rows = []
-    for name, value in kwargs.items():
-        if name in ("idempotency_key", "loan", "household", "office"):
+    # The amount shows as "applied for" (and "approved"); the subject and office above.
+    skipped = {"idempotency_key", "loan", "household", "office"}
+    if approval.amount is not None:
+        skipped.add("amount")
+    order = list(PAYLOAD_LABELS)
+    for name, value in sorted(
+        kwargs.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)
+    ):
+        if name in skipped:
             continue
         if isinstance(value, dt.date):
             shown = value.strftime("%d/%m/%Y")
@@ -499,7 +506,7 @@ def approval_detail(request: PortalRequest, pk: int, *, approve_form=None, rejec
             "title": approvals.operation_title(approval.operation),
             "subject": subject_label(approval),
             "rows": _payload_rows(approval),
-            "approve_form": approve_form or ApproveRequestForm(),
+            "approve_form": approve_form or ApproveRequestForm(applied=approval.amount),
             "reject_form": reject_form or RejectRequestForm(),
             "has_amount": approval.amount is not None,
             **_decision_rights(request, approval),
