@@ -249,3 +249,42 @@ def test_a_month_reopen_is_held_for_a_second_manager(client, four_eyes, office_a
     client.post(reverse("loans:approval_approve", args=[request.pk]))
     assert not ClosedMonth.objects.filter(month=dt.date(2021, 5, 1)).exists()
     assert ApprovalRequest.objects.get().checker == other
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"status": "nonsense"},
+        {"office": "abc"},
+        {"operation": "<script>"},
+        {"q": "x" * 5000},
+        {"q": "#" + "9" * 40},
+        {"maker": "m" * 500},
+        {"page": "-1", "per_page": "abc"},
+    ],
+)
+def test_the_queue_takes_garbage_parameters_without_a_500(
+    client, four_eyes, active_loan, staff_a, manager_a, params
+):
+    _english(client, staff_a)
+    _write_off(client, active_loan)
+    _english(client, manager_a)
+    response = client.get(reverse("loans:approvals"), params)
+    assert response.status_code == 200
+    assert ApprovalRequest.objects.get().status == Status.PENDING
+
+
+def test_another_office_s_request_answers_404(client, four_eyes, active_loan, staff_a, manager_b):
+    _english(client, staff_a)
+    _write_off(client, active_loan)
+    request = ApprovalRequest.objects.get()
+    _english(client, manager_b)
+    assert client.get(reverse("loans:approval", args=[request.pk])).status_code == 404
+    assert client.get(reverse("loans:approval", args=[request.pk + 1000])).status_code == 404
+    response = client.post(reverse("loans:approval_approve", args=[request.pk]))
+    assert response.status_code == 404
+    assert request.pk not in [
+        r.record.pk
+        for r in client.get(reverse("loans:approvals")).context["table"].page.object_list
+    ]
+    assert ApprovalRequest.objects.get().status == Status.PENDING
