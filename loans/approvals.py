@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -299,7 +300,7 @@ def _make_request(held: Held, *, user, kwargs) -> ApprovalRequest:
     ).exists():
         raise _already_pending(held)
     try:
-        with transaction.atomic():
+        with transaction.atomic(), pghistory.context(user=user.pk):
             return ApprovalRequest.objects.create(
                 office_id=held.office.pk,
                 operation=held.operation,
@@ -347,7 +348,8 @@ def approve(request_id: int, checker, amount: int | None = None) -> ApprovalRequ
     is validated again against the book by its own service and posted with the checker's name on
     every entry. A refusal (the book changed meanwhile) leaves the request pending. `amount`, if
     given, is a lower amount than applied for."""
-    with transaction.atomic():
+    # The history of the request (and of the records the service changes) names the checker.
+    with transaction.atomic(), pghistory.context(user=checker.pk, approval=request_id):
         request = _lock_pending(request_id)
         _check_checker(request, checker)
         executor = EXECUTORS[request.operation]
@@ -387,7 +389,7 @@ def reject(request_id: int, checker, reason: str) -> ApprovalRequest:
             {"reason": _("The reason may be at most %(n)s characters.") % {"n": MAX_REASON}},
             code="too_long",
         )
-    with transaction.atomic():
+    with transaction.atomic(), pghistory.context(user=checker.pk):
         request = _lock_pending(request_id)
         _check_checker(request, checker)
         request.status = Status.REJECTED
@@ -400,7 +402,7 @@ def reject(request_id: int, checker, reason: str) -> ApprovalRequest:
 
 def withdraw(request_id: int, user) -> ApprovalRequest:
     """The maker takes back a request still pending."""
-    with transaction.atomic():
+    with transaction.atomic(), pghistory.context(user=user.pk):
         request = _lock_pending(request_id)
         if request.maker_id != user.pk:
             raise PermissionDenied(_("Only the person who submitted a request may withdraw it."))

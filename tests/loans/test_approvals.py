@@ -437,3 +437,17 @@ def test_the_payload_is_json_and_comes_back(active_loan, household_b):
     payload = approvals.to_payload(kwargs)
     assert payload["value_date"] == "2021-06-15" and payload["loan"] == active_loan.pk
     assert approvals.from_payload(services.loan_transfer, payload) == kwargs
+
+
+def test_the_request_s_history_names_who_acted(four_eyes, active_loan, staff_a, manager_a):
+    four_eyes()
+    request = _submit_write_off(active_loan, staff_a)
+    approvals.approve(request.pk, manager_a, amount=5_000_000)
+    events = list(request.events.order_by("pgh_id").select_related("pgh_context"))
+    assert [(e.pgh_label, e.status) for e in events] == [
+        ("insert", "pending"),
+        ("update", "approved"),
+    ]
+    assert events[0].pgh_context.metadata["user"] == staff_a.pk
+    assert events[1].pgh_context.metadata["user"] == manager_a.pk
+    assert events[1].approved_amount == 5_000_000
