@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('borrowers', '0008_first_business_date_required'),
-        ('loans', '0012_approval_requests'),
+        ('loans', '0013_interest_kinds'),
         ('pghistory', '0007_auto_20250421_0444'),
     ]
 
