@@ -162,3 +162,92 @@ class ReopenForm(MonthForm):
         error_messages={"required": _("Give the reason for reopening the month.")},
         widget=forms.TextInput(attrs={"class": "form-control form-control-sm"}),
     )
+
+
+# --- the auditor's histories (reports.history, reports.audit) ------------------------------------
+
+
+def _compact(widget):
+    widget.attrs["class"] = widget.attrs.get("class", "form-control") + " form-control-sm"
+    return widget
+
+
+class HistoryFilterForm(forms.Form):
+    """The timeline's filters, from the query string: each is optional; what is not one of the
+    choices, or not a date, is an error the page shows (400), never a 500."""
+
+    kind = forms.ChoiceField(label=_("Kind of event"), required=False)
+    loan = forms.TypedChoiceField(label=_("Loan"), required=False, coerce=int, empty_value=None)
+    start = PortalDateField(label=_("From"), required=False, widget=_compact(DateInput()))
+    end = PortalDateField(label=_("To"), required=False, widget=_compact(DateInput()))
+    user = forms.CharField(
+        label=_("User"),
+        required=False,
+        max_length=150,
+        widget=forms.TextInput(attrs={"class": "form-control form-control-sm"}),
+    )
+
+    def __init__(self, *args, sources, loans, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [("", _("All")), *sources.items()]
+        self.fields["loan"].choices = [("", _("All")), *loans]
+        for name in ("kind", "loan"):
+            self.fields[name].widget.attrs["class"] = "form-select form-select-sm"
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end:
+            raise forms.ValidationError(_("The start date is after the end date."))
+        return data
+
+
+class AuditSearchForm(forms.Form):
+    """The office log's search. The range defaults to the last AUDIT_DEFAULT_DAYS days up to the
+    business date and may span at most AUDIT_MAX_DAYS: each page reads the ledger by
+    (office, posted_at), so a bounded range is what keeps a page of a big office fast."""
+
+    office = forms.ModelChoiceField(label=_("Office"), queryset=None, required=False)
+    start = PortalDateField(label=_("From"), required=False, widget=_compact(DateInput()))
+    end = PortalDateField(label=_("To"), required=False, widget=_compact(DateInput()))
+    kind = forms.ChoiceField(label=_("Kind of event"), required=False)
+    user = forms.CharField(
+        label=_("User"),
+        required=False,
+        max_length=150,
+        widget=forms.TextInput(attrs={"class": "form-control form-control-sm"}),
+    )
+    object = forms.CharField(
+        label=_("Loan number, citizen ID or group code"),
+        required=False,
+        max_length=40,
+        widget=forms.TextInput(attrs={"class": "form-control form-control-sm"}),
+    )
+
+    def __init__(self, *args, offices, kinds, default_days, max_days, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["office"].queryset = offices
+        self.fields["office"].empty_label = None
+        self.fields["office"].widget.attrs["class"] = "form-select form-select-sm"
+        self.fields["kind"].choices = [("", _("All")), *kinds]
+        self.fields["kind"].widget.attrs["class"] = "form-select form-select-sm"
+        self.default_days, self.max_days = default_days, max_days
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        office = data.get("office") or self.fields["office"].queryset.first()
+        data["office"] = office
+        end = data.get("end") or (office.business_date if office else dt.date.today())
+        start = data.get("start") or end - dt.timedelta(days=self.default_days - 1)
+        if start > end:
+            raise forms.ValidationError(_("The start date is after the end date."))
+        if (end - start).days + 1 > self.max_days:
+            raise forms.ValidationError(
+                _("Search at most %(days)s days at a time.") % {"days": self.max_days}
+            )
+        data["start"], data["end"] = start, end
+        data["user"] = data.get("user", "").strip()
+        data["object"] = data.get("object", "").strip()
+        return data

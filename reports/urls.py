@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import history_views, views
 
 app_name = "reports"
 urlpatterns = [
@@ -11,6 +11,12 @@ urlpatterns = [
     path("dashboard/chart/", views.dashboard_chart, name="dashboard_chart"),
     path("months/close/", views.month_close, name="month_close"),
     path("months/reopen/", views.month_reopen, name="month_reopen"),
+    path(
+        "households/<int:pk>/history/",
+        history_views.household_history,
+        name="household_history",
+    ),
+    path("audit/", history_views.AuditLogView.as_view(), name="audit"),
     path("<int:pk>/", views.run_detail, name="detail"),
     path("<int:pk>/progress/", views.run_progress, name="progress"),
     path("<int:pk>/retry/", views.run_retry, name="retry"),
