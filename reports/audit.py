@@ -9,6 +9,7 @@ fields a change changed) are read for the rows of the page only (`AuditRows.__ge
 """
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -383,7 +384,10 @@ def _fill(rows: list[AuditRow]) -> None:
         for column, (old, new) in diff.items():
             table = Names.COLUMNS.get(column)
             old, new = (names.of(table, old), names.of(table, new)) if table else (old, new)
-            words.append(f"{_public_name(column)}: {_text(old)} → {_text(new)}")
+            if r.kind == "insert":
+                words.append(f"{_public_name(column)}: {_text(new)}")
+            else:
+                words.append(f"{_public_name(column)}: {_text(old)} → {_text(new)}")
         r.details = "; ".join(words)
 
 
@@ -413,4 +417,8 @@ def _with_previous(event_model, ids: list[int]):
          WHERE e.pgh_id = ANY(%s)"""
     with connection.cursor() as cursor:
         cursor.execute(sql, [ids])
-        return cursor.fetchall()
+        # Django leaves jsonb undecoded (psycopg2 gives text): decode it here.
+        return [
+            tuple(json.loads(v) if isinstance(v, str) else v for v in row)
+            for row in cursor.fetchall()
+        ]

@@ -4,6 +4,7 @@ import datetime as dt
 
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from borrowers.forms import EARLIEST_DATE, LATEST_DATE
@@ -203,8 +204,8 @@ class HistoryFilterForm(forms.Form):
 
 
 class AuditSearchForm(forms.Form):
-    """The office log's search. The range defaults to the last AUDIT_DEFAULT_DAYS days up to the
-    business date and may span at most AUDIT_MAX_DAYS: each page reads the ledger by
+    """The office log's search. The range defaults to the last `default_days` days up to today
+    and may span at most `max_days`: each page reads the ledger by
     (office, posted_at), so a bounded range is what keeps a page of a big office fast."""
 
     office = forms.ModelChoiceField(label=_("Office"), queryset=None, required=False)
@@ -239,7 +240,9 @@ class AuditSearchForm(forms.Form):
             return data
         office = data.get("office") or self.fields["office"].queryset.first()
         data["office"] = office
-        end = data.get("end") or (office.business_date if office else dt.date.today())
+        # Up to today, not the business date: the log is of when things were recorded (the
+        # wall clock), and an import or a back-dated posting is recorded today.
+        end = data.get("end") or timezone.localdate()
         start = data.get("start") or end - dt.timedelta(days=self.default_days - 1)
         if start > end:
             raise forms.ValidationError(_("The start date is after the end date."))

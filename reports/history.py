@@ -35,6 +35,7 @@ from borrowers.models import (
     Sex,
     Village,
 )
+from branch_portal.templatetags.money import group_thousands
 from loans.models import ApprovalRequest, Loan, LoanStatus, LoanTransaction, Programme
 from loans.models import TransactionKind as Kind
 
@@ -68,7 +69,17 @@ REQUEST_OUTCOMES = {
 
 # Columns that say nothing to an auditor: keys, creation stamps, the household a child row
 # belongs to (the page is about it), the form's double-submit key.
-IGNORED = {"id", "created_at", "search_name", "application_key", "household_id", "created_by_id"}
+IGNORED = {
+    "id",
+    "created_at",
+    "recorded_at",
+    "search_name",
+    "application_key",
+    "household_id",
+    "created_by_id",
+}
+# Amounts of VND, shown with the thousands separator.
+AMOUNTS = {"approved_amount", "amount"}
 
 # Choice fields whose stored code the page shows as its label.
 CHOICES: dict[str, Any] = {
@@ -117,10 +128,14 @@ class HistoryEvent:
             return str(REQUEST_OUTCOMES.get(action, action))
         return f"{SOURCE_NAMES[source]}: {ACTIONS[action]}"
 
-    def change_rows(self) -> list[tuple[str, str, str]]:
-        """(field label, old, new) in words, for the page and the files."""
-        return [(field_label(self.model, name), shown(name, old), shown(name, new))
-                for name, (old, new) in self.changes.items()]  # fmt: skip
+    def change_rows(self) -> list[tuple[str, str | None, str]]:
+        """(field label, old, new) in words, for the page and the files; old is None for a row
+        created (its values are shown alone, with no arrow)."""
+        created = self.kind.endswith(".created")
+        return [
+            (field_label(self.model, name), None if created else shown(name, old), shown(name, new))
+            for name, (old, new) in self.changes.items()
+        ]
 
     def as_json(self) -> dict:
         return {
@@ -153,8 +168,12 @@ def shown(name: str, value) -> str:
         return "–"
     if isinstance(value, bool):
         return str(_("yes") if value else _("no"))
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).strftime("%d/%m/%Y %H:%M")
     if isinstance(value, dt.date):
         return value.strftime("%d/%m/%Y")
+    if name in AMOUNTS and isinstance(value, int):
+        return group_thousands(value)
     if name in CHOICES and value in CHOICES[name]:
         return str(CHOICES[name][value])
     return str(value)

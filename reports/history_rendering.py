@@ -31,7 +31,10 @@ def batch_text(event: HistoryEvent) -> str:
 
 
 def changes_text(event: HistoryEvent) -> str:
-    return "; ".join(f"{label}: {old} → {new}" for label, old, new in event.change_rows())
+    return "; ".join(
+        f"{label}: {new}" if old is None else f"{label}: {old} → {new}"
+        for label, old, new in event.change_rows()
+    )
 
 
 def render_history_pdf(*, household, events: list[HistoryEvent], filters: str) -> bytes:

@@ -185,6 +185,11 @@ class AuditLogView(LoginRequiredMixin, TableListMixin, TemplateView):
             max_days=audit.MAX_DAYS,
         )
         self.search = self._search() if self.form.is_valid() else None
+        if self.search is None and request.GET.get("_export"):
+            problems = [str(m) for errors in self.form.errors.values() for m in errors]
+            return HttpResponseBadRequest(
+                " ".join(problems), content_type="text/plain; charset=utf-8"
+            )
         if self.search is not None and request.GET.get("_export") in self.export_formats:
             rows = audit.AuditRows(self.search, count_limit=COUNT_LIMIT)
             if rows.count(audit.EXPORT_LIMIT + 1) > audit.EXPORT_LIMIT:
