@@ -300,7 +300,7 @@ class AuditRows:
     def _fetch(self, limit: int | None, offset: int = 0) -> list[AuditRow]:
         if self.sql is None:
             return []
-        sql = f"{self.sql} ORDER BY at DESC, src, pk DESC"
+        sql = f"{self.sql} ORDER BY at DESC, pk DESC"
         params = dict(self.params)
         if limit is not None:
             sql += " LIMIT %(limit)s OFFSET %(offset)s"

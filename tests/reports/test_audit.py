@@ -155,3 +155,19 @@ def test_another_office_sees_none_of_it(client, staff_b, activity, active_loan):
     assert response.status_code == 200
     assert _rows(response) == []
     assert active_loan.number not in response.content.decode()
+
+
+def test_end_of_day_and_month_close_show(client, auditor_a, manager_a, office_a, active_loan):
+    from loans.services import end_of_day
+    from reports import month_close as closing
+
+    end_of_day(office=office_a, through=dt.date(2021, 6, 15), user=manager_a)
+    closing.month_close(office=office_a, month=dt.date(2021, 1, 1), user=manager_a)
+    client.force_login(auditor_a)
+    [day] = _rows(_log(client, kind="end_of_day"))
+    assert (day.object, day.user) == ("15/06/2021", "manager_a")
+    [month] = _rows(_log(client, kind="month"))
+    assert (month.object, month.event, month.user) == ("01/2021", "Month closed", "manager_a")
+    assert "Month closed" in _log(client, kind="month").content.decode()
+    # an object search is about loans, households and groups: these office-wide rows are not
+    assert not _rows(_log(client, kind="month", object=active_loan.number))
