@@ -17,6 +17,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from borrowers.models import (
@@ -27,7 +28,7 @@ from borrowers.models import (
     PreviousIdentity,
     SavingsGroup,
 )
-from loans.models import Loan
+from loans.models import Loan, LoanTransaction
 from loans.models import TransactionKind as Kind
 
 from .history import (
@@ -350,7 +351,7 @@ def _fill(rows: list[AuditRow]) -> None:
     users.discard(None)
     names_of = dict(get_user_model().objects.filter(pk__in=users).values_list("pk", "username"))
     for r in rows:
-        r.user = names_of.get(r.user_id, "") if r.user_id else _("system")
+        r.user = names_of.get(r.user_id, "") if r.user_id else gettext("system")
         r.approved_by = names_of.get(r.approved_by_id, "") if r.approved_by_id else ""
     names = Names()
     pairs: dict[int, tuple] = {}
@@ -367,9 +368,15 @@ def _fill(rows: list[AuditRow]) -> None:
                     if column in Names.COLUMNS:
                         names.want(Names.COLUMNS[column], value)
     names.load()
+    entries = {
+        pk: _entry_words(reference, batch, reverses, note)
+        for pk, reference, batch, reverses, note in LoanTransaction.objects.filter(
+            pk__in=[r.pk for r in rows if r.src == "entry"]
+        ).values_list("pk", "reference", "import_batch_id", "reverses_id", "note")
+    }
     for r in rows:
-        if r.src == "request":
-            r.details = str(r.object or "")
+        if r.src == "entry":
+            r.details = entries.get(r.pk, "")
         found = pairs.get((r.src, r.pk))  # type: ignore[call-overload]
         if found is None:
             continue
@@ -389,6 +396,17 @@ def _fill(rows: list[AuditRow]) -> None:
             else:
                 words.append(f"{_public_name(column)}: {_text(old)} → {_text(new)}")
         r.details = "; ".join(words)
+
+
+def _entry_words(reference: str, batch: int | None, reverses: int | None, note: str) -> str:
+    words = [gettext("reverses #%(n)s") % {"n": reverses}] if reverses else []
+    if batch:
+        words.append(gettext("Imported (batch #%(n)s)") % {"n": batch})
+    if reference:
+        words.append(f"{gettext('Reference')}: {reference}")
+    if note:
+        words.append(note)
+    return "; ".join(str(w) for w in words)
 
 
 def _columns_only(snapshot: dict | None) -> dict | None:

@@ -110,6 +110,12 @@ def test_the_application_role_reads_and_appends_to_the_ledger_and_histories(app_
     assert {LEDGER, "loans_importbatch", "loans_loanevent", "borrowers_householdevent"} <= set(
         insert_only
     )
+    # The histories the auditor's timeline reads (borrowers/0009) are history too.
+    assert {
+        "borrowers_householdcategoryevent",
+        "borrowers_previousidentityevent",
+        "borrowers_groupmembershipevent",
+    } <= set(insert_only)
     with connection.cursor() as cursor:
         for table in insert_only:
             cursor.execute(

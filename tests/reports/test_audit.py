@@ -171,3 +171,14 @@ def test_end_of_day_and_month_close_show(client, auditor_a, manager_a, office_a,
     assert "Month closed" in _log(client, kind="month").content.decode()
     # an object search is about loans, households and groups: these office-wide rows are not
     assert not _rows(_log(client, kind="month", object=active_loan.number))
+
+
+def test_an_entry_says_what_it_reverses(client, auditor_a, staff_a, activity):
+    reversal = services.loan_reverse(
+        entry=activity["repayment"], value_date=dt.date(2021, 6, 11), user=staff_a,
+        idempotency_key=key(),
+    )  # fmt: skip
+    client.force_login(auditor_a)
+    [row] = _rows(_log(client, kind="entry.reversal"))
+    assert row.pk == reversal.pk
+    assert row.details == f"reverses #{activity['repayment'].pk}"
