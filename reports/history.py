@@ -139,7 +139,7 @@ class HistoryEvent:
 
     def as_json(self) -> dict:
         return {
-            "at": self.at.isoformat(),
+            "at": timezone.localtime(self.at).isoformat(),
             "kind": self.kind,
             "by": self.by,
             "approved_by": self.approved_by,
