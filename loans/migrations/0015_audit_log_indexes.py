@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('borrowers', '0009_track_categories_ids_memberships'),
-        ('loans', '0012_approval_requests'),
+        ('loans', '0014_four_eyes_policy'),
         ('pghistory', '0007_auto_20250421_0444'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
