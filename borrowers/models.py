@@ -46,6 +46,8 @@ class Office(models.Model):
 
     code = models.CharField(_("code"), max_length=20, unique=True)
     name = models.CharField(_("name"), max_length=200)
+    # Printed under the name on what the office hands a borrower (the statement, letters).
+    address = models.CharField(_("address"), max_length=300, blank=True)
     # The day being worked, as in core banking: forms default to it, nothing posts after it.
     business_date = models.DateField(_("business date"), default=dt.date.today)
     # A held business date does not follow the calendar until a manager releases it.

@@ -11,6 +11,7 @@ from borrowers.forms import EARLIEST_DATE, LATEST_DATE
 from borrowers.forms import DateField as PortalDateField
 
 from .periods import month_end, previous_month, previous_quarter, quarter_of
+from .statement import check_as_of
 
 # The years every typed date lies in (borrowers.forms.DateField): year 1 or 9999 would reach
 # date arithmetic that overflows (the month before January of year 1).
@@ -254,3 +255,19 @@ class AuditSearchForm(forms.Form):
         data["user"] = data.get("user", "").strip()
         data["object"] = data.get("object", "").strip()
         return data
+
+
+class StatementForm(forms.Form):
+    """The as-of date of a borrower's statement (GET): the office's business date by default;
+    reports.statement.check_as_of refuses a date after it or before the household's first loan."""
+
+    as_of = PortalDateField(label=_("As of"), required=False, widget=DateInput())
+
+    def __init__(self, data, *, household):
+        self.household = household
+        super().__init__(data)
+
+    def clean_as_of(self):
+        day = self.cleaned_data["as_of"] or self.household.office.business_date
+        check_as_of(self.household, day)  # its ValidationError is the field's error
+        return day

@@ -607,3 +607,22 @@ def render_xlsx(figures: dict, *, month_figures: dict | None = None) -> bytes:
 
 
 NUMBER_FORMAT = "#,##0"
+
+
+# --- The borrower's statement and the balance confirmation letter -----------------------------
+
+
+def render_statement_html(statement, *, letter: bool = False) -> str:
+    """The statement (or, with letter=True, the balance confirmation letter) of a
+    reports.statement.Statement, in the active language (Vietnamese unless one is chosen): the
+    borrower reads it, and the PDF says so in his language."""
+    template = "reports/pdf/confirmation_letter.html" if letter else "reports/pdf/statement.html"
+    return render_to_string(template, {"statement": statement, "totals": statement.totals})
+
+
+def render_statement_pdf(statement, *, letter: bool = False) -> tuple[bytes, int]:
+    """The statement's (or the letter's) PDF and its page count."""
+    from weasyprint import HTML  # heavy import: only where a PDF is made
+
+    document = HTML(string=render_statement_html(statement, letter=letter)).render()
+    return document.write_pdf(), len(document.pages)

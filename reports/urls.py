@@ -17,6 +17,13 @@ urlpatterns = [
         name="household_history",
     ),
     path("audit/", history_views.AuditLogView.as_view(), name="audit"),
+    path("households/<int:pk>/statement/", views.household_statement, name="statement"),
+    path("households/<int:pk>/statement/pdf/", views.household_statement_pdf, name="statement_pdf"),
+    path(
+        "households/<int:pk>/statement/letter/",
+        views.household_statement_letter,
+        name="statement_letter",
+    ),
     path("<int:pk>/", views.run_detail, name="detail"),
     path("<int:pk>/progress/", views.run_progress, name="progress"),
     path("<int:pk>/retry/", views.run_retry, name="retry"),

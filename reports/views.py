@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from borrowers.access import PortalRequest
-from borrowers.selectors import check_scope, offices_for
+from borrowers.selectors import check_scope, get_household_for_user, offices_for
 from branch_portal.pagination import paginate_table
 from branch_portal.roles import MANAGE_ROLES, Role
 from loans import approvals
@@ -32,10 +32,10 @@ from loans.models import ClosedMonth
 from . import month_close as closing
 from . import services
 from .figures import BY_KEY
-from .forms import MonthForm, PeriodForm, ReopenForm
+from .forms import MonthForm, PeriodForm, ReopenForm, StatementForm
 from .models import ReportRun
 from .periods import previous_month
-from .rendering import difference_labels
+from .rendering import difference_labels, render_statement_pdf
 from .selectors import (
     figures_for_period,
     get_run_for_user,
@@ -44,6 +44,7 @@ from .selectors import (
     report_run_compare,
     runs_for_user,
 )
+from .statement import statement_for
 
 CHART_MONTHS = 24
 CONTENT_TYPES = {
@@ -354,3 +355,59 @@ def _headline_rows(year: dict, month: dict) -> list[tuple]:
 
 def _unit(key: str) -> str:
     return "million" if BY_KEY[key].cell == "amount" else "count"
+
+
+# --- the borrower's statement -------------------------------------------------------------------
+
+
+def _statement_or_form(request: PortalRequest, pk: int):
+    """The household (scoped: another office's answers 404) and its statement as of the asked
+    date, or None and the form saying what is wrong with the date."""
+    household = get_household_for_user(request.user, pk)
+    form = StatementForm(request.GET or {"as_of": ""}, household=household)
+    if not form.is_valid():
+        return household, form, None
+    return household, form, statement_for(household, form.cleaned_data["as_of"])
+
+
+@login_required
+def household_statement(request: PortalRequest, pk: int):
+    """The statement in HTML, with a date picker and the two PDF downloads. Every role of the
+    office reads it (the auditor included)."""
+    household, form, statement = _statement_or_form(request, pk)
+    return render(
+        request,
+        "reports/statement.html",
+        {
+            "household": household,
+            "form": form,
+            "statement": statement,
+            "totals": statement.totals if statement else None,
+            "as_of": form.cleaned_data.get("as_of") if statement else None,
+            "business_date": household.office.business_date,
+        },
+    )
+
+
+def _statement_download(request: PortalRequest, pk: int, *, letter: bool):
+    household, form, statement = _statement_or_form(request, pk)
+    if statement is None:
+        # The page says what is wrong with the date.
+        url = reverse("reports:statement", args=[household.pk])
+        return redirect(f"{url}?{request.GET.urlencode()}")
+    content, _pages = render_statement_pdf(statement, letter=letter)
+    stem = "xac-nhan-so-du" if letter else "sao-ke"
+    filename = f"{stem}_{household.citizen_id}_{statement.as_of.isoformat()}.pdf"
+    response = HttpResponse(content, content_type=CONTENT_TYPES["pdf"])
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+def household_statement_pdf(request: PortalRequest, pk: int):
+    return _statement_download(request, pk, letter=False)
+
+
+@login_required
+def household_statement_letter(request: PortalRequest, pk: int):
+    return _statement_download(request, pk, letter=True)

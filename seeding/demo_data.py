@@ -5,6 +5,7 @@ Plain data used by seeding.demo to build a realistic, deterministic portfolio.
 
 OFFICE_CODE = "DP"
 OFFICE_NAME = "Phòng giao dịch NHCSXH huyện Đan Phượng"
+OFFICE_ADDRESS = "Thị trấn Phùng, huyện Đan Phượng, thành phố Hà Nội"
 PROVINCE_CODE = "001"  # Hà Nội
 
 # code, name, kind, commune transaction point's day of month, villages. The river-side communes

@@ -525,6 +525,9 @@ SPECS: dict[str, Spec] = {
         payload=lambda w: {"office": w.office_a.pk, "month": "2021-01-01", "reason": "Sửa sai"},
         cross=cross_month,
     ),
+    "reports:statement": Spec(kwargs=lambda w: {"pk": w.household.pk}),
+    "reports:statement_pdf": Spec(kwargs=lambda w: {"pk": w.household.pk}),
+    "reports:statement_letter": Spec(kwargs=lambda w: {"pk": w.household.pk}),
     "reports:detail": Spec(kwargs=lambda w: {"pk": w.run.pk}),
     "reports:progress": Spec(kwargs=lambda w: {"pk": w.run.pk}),
     "reports:retry": Spec(

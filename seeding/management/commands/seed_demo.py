@@ -50,6 +50,7 @@ class Command(BaseCommand):
             code=demo_data.OFFICE_CODE,
             defaults={
                 "name": demo_data.OFFICE_NAME,
+                "address": demo_data.OFFICE_ADDRESS,
                 "business_date": AS_OF,
                 "business_date_held": True,
             },
