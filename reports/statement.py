@@ -220,7 +220,10 @@ def check_as_of(household: Household, as_of: dt.date) -> None:
 
 
 def statement_for(household: Household, as_of: dt.date) -> Statement:
-    """The household's statement as of a date (check_as_of first: this does not refuse)."""
+    """The household's statement as of a date (check_as_of first: this does not refuse).
+
+    Its loans are those applied for by then, rejected ones left out (they never had an entry);
+    one approved but not disbursed by then shows as such."""
     loans = (
         Loan.objects.filter(household=household, applied_on__lte=as_of)
         .exclude(status=Loan.Status.REJECTED)
