@@ -502,7 +502,9 @@ def _instalment_status(
         if transferred and transferred >= paid:
             return S.TRANSFERRED
         return S.PAID
-    if frozen and frozen == open_:
+    # Frozen principal bears no interest and falls due with nothing: an instalment wholly
+    # frozen, or partly and with the rest not yet due, shows as frozen.
+    if frozen and (frozen == open_ or (not overdue and due > as_of)):
         return S.FROZEN
     if overdue:
         return S.OVERDUE

@@ -182,14 +182,15 @@ def test_a_frozen_and_a_written_off_instalment(household_a, staff_a, manager_a, 
         )
 
     post(services.loan_disburse, "2021-01-10", amount=10 * M)
-    post(services.loan_freeze, "2021-02-01", amount=5 * M, note="QĐ 1")
+    post(services.loan_freeze, "2021-02-01", amount=7 * M, note="QĐ 1")
     post(services.loan_write_off, "2021-03-01", amount=2 * M, note="QĐ 2")
     (statement,) = statement_for(household_a, BUSINESS_DATE).loans
     first, second = statement.schedule
     # The write-off took frozen principal, which is the first instalment's.
     assert first.written_off == 2 * M and first.frozen == 3 * M and first.status == S.FROZEN
-    assert second.status == S.NOT_YET_DUE
-    assert statement.totals.written_off == 2 * M and statement.totals.frozen == 3 * M
+    # Partly frozen, the rest not yet due.
+    assert second.frozen == 2 * M and second.status == S.FROZEN
+    assert statement.totals.written_off == 2 * M and statement.totals.frozen == 5 * M
     assert_rows_match_the_ledger(statement)
 
 
