@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('borrowers', '0008_first_business_date_required'),
+        ('borrowers', '0009_track_categories_ids_memberships'),
     ]
 
     operations = [
