@@ -25,6 +25,7 @@ from django.utils.translation import pgettext
 from borrowers.models import Household, Office
 from branch_portal.templatetags.money import group_thousands
 from loans.models import Instalment, Loan, LoanTransaction, TransactionKind
+from loans import ledger
 from loans.selectors import loan_interest_due, loan_rate_on
 
 Kind = TransactionKind
@@ -111,9 +112,10 @@ class Totals:
     frozen: int = 0
     interest_paid: int = 0
     interest_due: int = 0
-    # Interest paid ahead of what is due (issue 12, point 7), a credit the next due uses. The
-    # ledger has no such entry yet: 0 until it does, and this is where it shows.
+    # Interest paid ahead of what is due, a credit the next due uses: what is left of it after
+    # the interest accrued to the as-of date (decision 0013).
     interest_prepaid: int = 0
+    interest_written_off: int = 0
 
     @property
     def in_term(self) -> int:
@@ -290,7 +292,20 @@ def loan_statement(loan: Loan, as_of: dt.date) -> LoanStatement:
 
     disbursed = bool(rows)
     paid_through = _interest_paid_through(loan, rows, reversed_ids, as_of) if disbursed else None
-    interest_due = loan_interest_due(loan, paid_through, as_of) if paid_through else 0
+    accrued = loan_interest_due(loan, paid_through, as_of) if paid_through else 0
+    # As loans.selectors.interest_due_on, on the as-of date: the prepaid credit lowers the due,
+    # and a loan written off or transferred away by then has none it can collect.
+    credit = sum(
+        ledger.credit_change(row.kind, row.amount) for row in rows if row.pk not in reversed_ids
+    )
+    gone = outstanding == 0 and any(
+        row.kind in (Kind.WRITE_OFF, Kind.TRANSFER_OUT) and row.pk not in reversed_ids
+        for row in rows
+    )
+    if gone:
+        accrued = 0
+    credit_used = min(credit, accrued)
+    interest_due = accrued - credit_used
     rule = loan_rate_on(loan, as_of)
     rate = None
     if rule is not None:
@@ -308,7 +323,8 @@ def loan_statement(loan: Loan, as_of: dt.date) -> LoanStatement:
         frozen=frozen,
         interest_paid=interest_paid,
         interest_due=interest_due,
-        interest_prepaid=0,
+        interest_prepaid=credit - credit_used,
+        interest_written_off=net(Kind.INTEREST_WRITE_OFF),
     )
     transferred_in = sum(row.d_outstanding for row in rows if row.kind == Kind.TRANSFER_IN)
     transferred_out = -sum(row.d_outstanding for row in rows if row.kind == Kind.TRANSFER_OUT)
@@ -370,12 +386,13 @@ def _status_label(disbursed: bool, outstanding: int, net_disbursed: int, rows) -
 
 
 def _interest_paid_through(loan: Loan, rows, reversed_ids, as_of: dt.date) -> dt.date | None:
-    """As loans.selectors.interest_paid_through, on the as-of date: the last interest payment
-    dated up to it and not reversed by then, else the first disbursement."""
+    """As loans.selectors.interest_paid_through, on the as-of date: the last entry paying
+    interest to its date (a payment, prepaid credit used, interest written off) dated up to it
+    and not reversed by then, else the first disbursement."""
     paid = [
         row.value_date
         for row in rows
-        if row.kind == Kind.INTEREST_PAYMENT and row.pk not in reversed_ids
+        if row.kind in ledger.INTEREST_SETTLING_KINDS and row.pk not in reversed_ids
     ]
     if paid:
         return max(paid)

@@ -221,3 +221,45 @@ def test_the_interest_form_takes_a_prepayment(client, active_loan, staff_a, prep
         assert response.status_code == 200
         assert "tick &quot;prepayment&quot;" in response.content.decode()
         assert selectors.prepaid_credit(active_loan) == 0
+
+
+def test_the_statement_shows_the_credit_and_the_due_as_the_loan_page_does(active_loan, staff_a):
+    from reports.statement import loan_statement
+
+    loan = active_loan
+    due_march = accrued(loan, D(2021, 1, 15), D(2021, 3, 1))
+    pay(loan, staff_a, due_march + 2_000_000, D(2021, 3, 1), prepayment=True)
+    for day in (D(2021, 3, 1), D(2021, 4, 1), D(2021, 6, 15)):
+        totals = loan_statement(fresh(loan), day).totals
+        due = selectors.interest_due_on(fresh(loan), day)
+        assert (totals.interest_due, totals.interest_prepaid) == (due.payable, due.credit_left)
+        assert totals.interest_paid == due_march + 2_000_000
+    assert loan_statement(fresh(loan), D(2021, 6, 15)).totals.interest_prepaid > 0
+
+
+def test_a_held_write_off_with_interest_posts_both_with_the_checker(
+    active_loan, staff_a, manager_a
+):
+    from loans import approvals
+    from loans.models import FourEyesPolicy
+
+    FourEyesPolicy.objects.filter(office=active_loan.office).update(write_off=True)
+    due = selectors.interest_due_on(active_loan, D(2021, 6, 1)).payable
+    outcome = approvals.perform(
+        "write-off",
+        user=staff_a,
+        loan=active_loan,
+        amount=10_000_000,
+        interest=due,
+        value_date=D(2021, 6, 1),
+        idempotency_key=key(),
+        note="QĐ 12/2021",
+    )
+    assert outcome.request is not None
+    assert not active_loan.transactions.filter(kind__in=("write_off", "interest_write_off"))
+    approvals.approve(outcome.request.pk, manager_a, amount=8_000_000)
+    posted = active_loan.transactions.filter(kind__in=("write_off", "interest_write_off"))
+    assert sorted(posted.values_list("kind", "amount", "posted_by", "approved_by")) == [
+        ("interest_write_off", due, staff_a.pk, manager_a.pk),
+        ("write_off", 8_000_000, staff_a.pk, manager_a.pk),
+    ]
