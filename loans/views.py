@@ -274,8 +274,6 @@ def _initial_for(op: Operation, loan: Loan) -> dict:
         return {"amount": loan.approved_amount - loan.disbursed}
     if op.slug == "interest":
         return {"amount": interest_due_now(loan).payable or None}
-    if op.slug == "write-off":
-        return {"interest": interest_due_now(loan).payable or None}
     if op.slug == "unfreeze":
         return {"amount": loan.frozen}
     return {}

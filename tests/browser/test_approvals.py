@@ -1,5 +1,5 @@
 """Four eyes in the browser: staff submits a write-off, the manager finds it in the queue and
-approves it; the loan's ledger then names both."""
+approves it; the loan's ledger then names both, and so does the auditor's timeline."""
 
 import datetime as dt
 import re
@@ -43,7 +43,7 @@ def test_staff_submits_a_write_off_and_the_manager_approves_it(page, live_server
     base = live_server.url
     office = OfficeFactory(code="DP", name="Phòng giao dịch Đan Phượng")
     users = {}
-    for username, role in [("staff", "staff"), ("manager", "manager")]:
+    for username, role in [("staff", "staff"), ("manager", "manager"), ("auditor", "auditor")]:
         users[username] = UserFactory(username=username)
         MembershipFactory(user=users[username], office=office, role=role)
     household = HouseholdFactory(group__village__commune__office=office)
@@ -70,7 +70,7 @@ def test_staff_submits_a_write_off_and_the_manager_approves_it(page, live_server
     page.wait_for_url(loan_url)
     request = ApprovalRequest.objects.get()
     assert page.locator("#pending-requests").count() == 1
-    assert f"#{request.pk}" in page.inner_text("#pending-requests")
+    assert f"số {request.pk} " in page.inner_text("#pending-requests")  # Đề nghị số N
     assert not LoanTransaction.objects.filter(kind="write_off").exists()
     page.screenshot(path=SHOTS.format("submitted"), full_page=True)
     _logout(page)
@@ -99,3 +99,19 @@ def test_staff_submits_a_write_off_and_the_manager_approves_it(page, live_server
     row = page.inner_text(f"#entry-{entry.pk}")
     assert "staff" in row and "manager" in row
     page.screenshot(path=SHOTS.format("posted"), full_page=True)
+    _logout(page)
+
+    # The auditor's timeline of the household: the write-off entered by staff and approved by
+    # the manager, and the request's submission and approval with the same two names.
+    _login(page, base, "auditor")
+    page.goto(f"{base}/borrowers/{household.pk}/")
+    page.click(f"a[href$='/reports/households/{household.pk}/history/']")
+    page.wait_for_url(re.compile(rf".*/reports/households/{household.pk}/history/"))
+    ledger_rows = page.locator("tr.kind-entry", has_text="48.000.000")
+    assert ledger_rows.count() == 1
+    cells = ledger_rows.first.locator("td").all_inner_texts()
+    assert (cells[5].strip(), cells[6].strip()) == ("staff", "manager")
+    request_rows = page.locator("tr.kind-request").all_inner_texts()
+    assert any("staff" in r for r in request_rows)
+    assert any("manager" in r for r in request_rows)
+    page.screenshot(path=SHOTS.format("timeline"), full_page=True)
