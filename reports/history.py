@@ -36,6 +36,7 @@ from borrowers.models import (
     Village,
 )
 from branch_portal.templatetags.money import group_thousands
+from loans.approvals import operation_title
 from loans.models import ApprovalRequest, Loan, LoanStatus, LoanTransaction, Programme
 from loans.models import TransactionKind as Kind
 
@@ -83,7 +84,11 @@ AMOUNTS = {"approved_amount", "amount"}
 
 # Choice fields whose stored code the page shows as its label.
 CHOICES: dict[str, Any] = {
-    "status": {**dict(Household.Status.choices), **dict(LoanStatus.choices)},
+    "status": {
+        **dict(ApprovalRequest.Status.choices),
+        **dict(Household.Status.choices),
+        **dict(LoanStatus.choices),
+    },
     "sex": dict(Sex.choices),
     "category": dict(Category.choices),
 }
@@ -152,7 +157,23 @@ class HistoryEvent:
         }
 
 
+# Labels for the foreign keys whose models name them only by their field name.
+FIELD_LABELS = {
+    "office": _("Office"),
+    "village": _("Village"),
+    "programme": _("Programme"),
+    "approved_by": _("Approved by"),
+    "household": _("Household"),
+    "group": _("Group"),
+    "commune": _("Commune"),
+    "transferred_from": _("Transferred from"),
+    "created_by": _("Entered by"),
+}
+
+
 def field_label(model, name: str) -> str:
+    if name in FIELD_LABELS:
+        return str(FIELD_LABELS[name])
     if model is None:
         return name
     try:
@@ -176,6 +197,8 @@ def shown(name: str, value) -> str:
         return group_thousands(value)
     if name in CHOICES and value in CHOICES[name]:
         return str(CHOICES[name][value])
+    if name == "operation":
+        return operation_title(value)
     return str(value)
 
 

@@ -78,7 +78,7 @@ def portfolio(office_a, office_b, household_a, manager_a):
     l1 = _loan(h1, "HN", 50 * M, u, group=g1)
     _do(s.loan_disburse, l1, u, D(2021, 1, 15), amount=50 * M)
     early = _do(s.loan_repay_principal, l1, u, D(2021, 2, 15), amount=2 * M)
-    _do(s.loan_pay_interest, l1, u, D(2021, 2, 15), amount=300_000)
+    _do(s.loan_pay_interest, l1, u, D(2021, 2, 15), amount=300_000, prepayment=True)
     _do(s.loan_transfer_to_overdue, l1, u, D(2021, 3, 20), amount=3 * M)
     services.loan_reverse(entry=early, value_date=D(2021, 4, 10), user=u, idempotency_key=key())
     _do(s.loan_pay_interest, l1, u, D(2021, 4, 15), amount=250_000)
