@@ -24,8 +24,8 @@ from django.utils.translation import pgettext
 
 from borrowers.models import Household, Office
 from branch_portal.templatetags.money import group_thousands
-from loans.models import Instalment, Loan, LoanTransaction, TransactionKind
 from loans import ledger
+from loans.models import Instalment, Loan, LoanTransaction, TransactionKind
 from loans.selectors import loan_interest_due, loan_rate_on
 
 Kind = TransactionKind
