@@ -164,6 +164,20 @@ def credit_change(kind: str, amount: int) -> int:
     return 0
 
 
+# The entries one operation posts beside its own: an interest payment's credit used and its
+# prepaid excess, a write-off's interest. Each is keyed by the operation's key and its suffix,
+# so the operation replays and reverses as one.
+COMPANIONS = (":applied", ":prepaid", ":interest")
+
+
+def is_companion(kind: str, idempotency_key: str) -> bool:
+    """Whether the entry was posted beside another operation's (COMPANIONS): it is reversed
+    with that entry, never alone."""
+    return kind in (Kind.PREPAYMENT_APPLIED, Kind.INTEREST_WRITE_OFF) or (
+        kind == Kind.INTEREST_PREPAYMENT and idempotency_key.endswith(":prepaid")
+    )
+
+
 def interest_split(amount: int, payable: int) -> tuple[int, int]:
     """A payment of `amount` against `payable` interest due: (paying the due, prepaid beyond)."""
     paid = min(amount, payable)

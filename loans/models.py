@@ -464,6 +464,11 @@ class LoanTransaction(models.Model):
     def delete(self, *args, **kwargs):
         raise TypeError("The ledger is append-only: post a reversal instead of deleting.")
 
+    @property
+    def is_companion(self) -> bool:
+        """Posted beside another entry of its operation, and reversed only with it."""
+        return ledger.is_companion(self.kind, self.idempotency_key)
+
 
 @pghistory.track(
     pghistory.InsertEvent(), pghistory.DeleteEvent(), meta=events_by_time("closed_month_event_at")

@@ -370,10 +370,7 @@ def _post(
     return entry
 
 
-# The entries one operation posts beside its own: an interest payment's credit used and its
-# prepaid excess, a write-off's interest. Each is keyed by the operation's key and its suffix,
-# so the operation replays and reverses as one.
-COMPANIONS = (":applied", ":prepaid", ":interest")
+COMPANIONS = ledger.COMPANIONS
 _KEY_LENGTH = 100  # LoanTransaction.idempotency_key's max_length
 
 
@@ -381,12 +378,6 @@ def companion_key(key: str, suffix: str) -> str:
     if len(key) + len(suffix) <= _KEY_LENGTH:
         return key + suffix
     return hashlib.sha256(key.encode()).hexdigest() + suffix
-
-
-def _is_companion(entry: LoanTransaction) -> bool:
-    return entry.kind in (Kind.PREPAYMENT_APPLIED, Kind.INTEREST_WRITE_OFF) or (
-        entry.kind == Kind.INTEREST_PREPAYMENT and entry.idempotency_key.endswith(":prepaid")
-    )
 
 
 def _with_companions(entry: LoanTransaction) -> list[LoanTransaction]:
@@ -1005,7 +996,7 @@ def loan_reverse(
         raise ValidationError(ledger.msg_already_reversed())
     if value_date < entry.value_date:
         raise ValidationError({"value_date": ledger.msg_reversal_before_entry()})
-    if _is_companion(entry):
+    if entry.is_companion:
         raise ValidationError(ledger.msg_reverse_with_payment())
     companions = _with_companions(entry)[1:]
     credit_back = sum(ledger.credit_change(e.kind, e.amount) for e in (entry, *companions))

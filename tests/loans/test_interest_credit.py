@@ -217,6 +217,9 @@ def test_the_interest_form_takes_a_prepayment(client, active_loan, staff_a, prep
         page = client.get(reverse("loans:detail", args=[active_loan.pk])).content.decode()
         assert "Prepaid interest (credit)" in page
         assert '<strong id="prepaid-credit">200.000 ₫</strong>' in page
+        # The prepayment is the operation's own entry here (nothing was due): reversible.
+        prepaid = active_loan.transactions.get(kind="interest_prepayment")
+        assert reverse("loans:reverse", args=[prepaid.pk]) in page
     else:
         assert response.status_code == 200
         assert "tick &quot;prepayment&quot;" in response.content.decode()
@@ -263,3 +266,15 @@ def test_a_held_write_off_with_interest_posts_both_with_the_checker(
         ("interest_write_off", due, staff_a.pk, manager_a.pk),
         ("write_off", 8_000_000, staff_a.pk, manager_a.pk),
     ]
+
+
+def test_an_entry_posted_beside_a_payment_offers_no_reversal_of_its_own(
+    client, active_loan, staff_a
+):
+    due = accrued(active_loan, D(2021, 1, 15), D(2021, 6, 1))
+    payment = pay(active_loan, staff_a, due + 300_000, D(2021, 6, 1), prepayment=True)
+    prepaid = active_loan.transactions.get(kind="interest_prepayment")
+    client.force_login(staff_a)
+    page = client.get(reverse("loans:detail", args=[active_loan.pk])).content.decode()
+    assert reverse("loans:reverse", args=[payment.pk]) in page
+    assert reverse("loans:reverse", args=[prepaid.pk]) not in page
