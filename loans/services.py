@@ -1039,6 +1039,7 @@ def loan_reverse(
             ),
             reverses=companion,
             note=note,
+            approved_by=reversal.approved_by,  # the operation passed the gate once, above
         )
     if entry.kind == Kind.EXTENSION:
         assert entry.instalment is not None, "an extension names its instalment"

@@ -278,3 +278,37 @@ def test_an_entry_posted_beside_a_payment_offers_no_reversal_of_its_own(
     page = client.get(reverse("loans:detail", args=[active_loan.pk])).content.decode()
     assert reverse("loans:reverse", args=[payment.pk]) in page
     assert reverse("loans:reverse", args=[prepaid.pk]) not in page
+
+
+def test_a_held_reversal_of_a_write_off_reverses_its_interest_with_the_checker(
+    active_loan, staff_a, manager_a
+):
+    from loans import approvals
+    from loans.models import FourEyesPolicy
+
+    due = selectors.interest_due_on(active_loan, D(2021, 6, 1)).payable
+    write_off = services.loan_write_off(
+        loan=active_loan,
+        amount=10_000_000,
+        interest=due,
+        value_date=D(2021, 6, 1),
+        user=staff_a,
+        idempotency_key=key(),
+        note="QĐ 12/2021",
+    )
+    FourEyesPolicy.objects.filter(office=active_loan.office).update(reversal=True)
+    outcome = approvals.perform(
+        "reversal",
+        user=staff_a,
+        entry=write_off,
+        value_date=D(2021, 6, 15),
+        idempotency_key=key(),
+    )
+    assert outcome.request is not None
+    assert not active_loan.transactions.filter(kind="reversal").exists()
+    approvals.approve(outcome.request.pk, manager_a)
+    reversals = active_loan.transactions.filter(kind="reversal")
+    assert sorted(reversals.values_list("reverses__kind", "approved_by")) == [
+        ("interest_write_off", manager_a.pk),
+        ("write_off", manager_a.pk),
+    ]
