@@ -4,12 +4,12 @@ import re
 
 import django_filters
 from django import forms
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
 from branch_portal.forms import style_filter_form
 
-from .models import Category, Commune, Household, SavingsGroup
+from .models import Category, Commune, Household, Organisation, SavingsGroup
 from .selectors import groups_for_user, household_search, offices_for
 
 _ID = re.compile(r"[0-9]{1,18}")
@@ -96,3 +96,43 @@ class HouseholdFilter(django_filters.FilterSet):
     def filter_balance(self, queryset, name, value):
         exists = Exists(loans_with_balance())
         return queryset.filter(exists if value else ~exists)
+
+
+class GroupFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        label=_("Search"),
+        method="search",
+        widget=forms.TextInput(attrs={"placeholder": _("Code, name or group head")}),
+    )
+    commune = django_filters.ModelChoiceFilter(
+        label=_("Commune"), field_name="village__commune", queryset=_communes
+    )
+    organisation = django_filters.ModelChoiceFilter(
+        label=_("Organisation"),
+        field_name="chapter__organisation",
+        queryset=Organisation.objects.all(),
+    )
+    status = django_filters.ChoiceFilter(
+        label=_("Status"),
+        choices=[("active", _("Active")), ("dissolved", _("Dissolved"))],
+        method="by_status",
+    )
+
+    class Meta:
+        model = SavingsGroup
+        fields = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        style_filter_form(self.form)
+
+    def by_status(self, queryset, name, value):
+        return queryset.filter(dissolved_on__isnull=value == "active")
+
+    def search(self, queryset, name, value):
+        value = value.strip()[:100]
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(code__icontains=value) | Q(name__icontains=value) | Q(head_name__icontains=value)
+        )

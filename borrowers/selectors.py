@@ -82,6 +82,19 @@ def groups_for_user(user) -> QuerySet[SavingsGroup]:
     return SavingsGroup.objects.filter(office_id__in=office_ids_for(user))
 
 
+def get_group_for_user(user, pk: int) -> SavingsGroup:
+    group = (
+        groups_for_user(user)
+        .select_related("office", "village__commune", "chapter__organisation")
+        .filter(pk=pk)
+        .first()
+    )
+    if group is None:
+        raise Http404
+    check_scope(user, group.office)
+    return group
+
+
 def villages_for_user(user) -> QuerySet[Village]:
     return Village.objects.filter(office_id__in=office_ids_for(user))
 

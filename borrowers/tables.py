@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from branch_portal.templatetags.money import vnd
 
-from .models import Category, Household
+from .models import Category, Household, SavingsGroup
 
 
 class MoneyColumn(tables.Column):
@@ -62,3 +62,39 @@ class HouseholdTable(tables.Table):
 
     def render_current_category(self, value):
         return Category(value).label if value in Category.values else value
+
+
+class GroupTable(tables.Table):
+    code = tables.Column(verbose_name=_("Code"), linkify=("groups:detail", {"pk": tables.A("pk")}))
+    name = tables.Column(verbose_name=_("Name"))
+    head_name = tables.Column(verbose_name=_("Group head"))
+    village = tables.Column(
+        verbose_name=_("Village"), accessor="village__name", order_by=("village__name",)
+    )
+    commune = tables.Column(
+        verbose_name=_("Commune"),
+        accessor="village__commune__name",
+        order_by=("village__commune__name",),
+    )
+    organisation = tables.Column(
+        verbose_name=_("Organisation"),
+        accessor="chapter__organisation__name",
+        order_by=("chapter__organisation_id",),
+    )
+    members = tables.Column(verbose_name=_("Members"), attrs={"td": {"class": "text-end"}})
+    balance = MoneyColumn(verbose_name=_("Outstanding"), default=0)
+
+    class Meta:
+        model = SavingsGroup
+        fields = ()
+        sequence = (
+            "code",
+            "name",
+            "head_name",
+            "village",
+            "commune",
+            "organisation",
+            "members",
+            "balance",
+        )
+        order_by = ("code",)

@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import OuterRef, Subquery, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -19,16 +19,18 @@ from branch_portal.roles import WRITE_ROLES
 
 from . import four_eyes, services
 from .access import PortalRequest, access_for
-from .filters import HouseholdFilter
+from .filters import GroupFilter, HouseholdFilter
 from .forms import CertifyCategoryForm, CitizenIdForm, HouseholdEditForm, HouseholdRegisterForm
-from .models import Household, HouseholdCategory
+from .models import GroupMembership, Household, HouseholdCategory, SavingsGroup
 from .selectors import (
     check_scope,
+    get_group_for_user,
     get_household_for_user,
+    groups_for_user,
     households_for_user,
     offices_for,
 )
-from .tables import HouseholdTable
+from .tables import GroupTable, HouseholdTable
 
 
 def apply_errors(form, error: ValidationError) -> None:
@@ -214,3 +216,84 @@ def household_certify_category(request: PortalRequest, pk: int):
             messages.success(request, _("Category certified."))
             return redirect("borrowers:detail", pk=household.pk)
     return _form_page(request, form, title=_("Certify household category"), household=household)
+
+
+# --- savings and loan groups -----------------------------------------------------------------
+
+
+def _loan_model():
+    # Loans come after borrowers: reached through the relation, not imported.
+    return SavingsGroup._meta.get_field("loans").related_model
+
+
+class GroupListView(LoginRequiredMixin, TableListMixin, FilterView):
+    request: PortalRequest
+    table_class = GroupTable
+    filterset_class = GroupFilter
+    template_name = "borrowers/group_list.html"
+    export_name = "groups"
+
+    def get_queryset(self):
+        # The principal outstanding on the loans managed through the group.
+        balance = (
+            _loan_model()
+            .objects.filter(group=OuterRef("pk"))
+            .values("group")
+            .annotate(total=Sum("outstanding"))
+            .values("total")
+        )
+        members = (
+            Household.objects.filter(group=OuterRef("pk"), status=Household.Status.ACTIVE)
+            .values("group")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return deferred_join(
+            groups_for_user(self.request.user)
+            .select_related("village__commune", "chapter__organisation")
+            .annotate(
+                members=Coalesce(Subquery(members), 0),
+                balance=Coalesce(Subquery(balance), 0),
+            )
+        )
+
+
+@login_required
+def group_detail(request: PortalRequest, pk: int):
+    group = get_group_for_user(request.user, pk)
+    balances = (
+        _loan_model()
+        .objects.filter(group=group)
+        .values("household")
+        .annotate(
+            loans=Count("pk", filter=Q(outstanding__gt=0)),
+            outstanding=Sum("outstanding"),
+            overdue=Sum("overdue"),
+            frozen=Sum("frozen"),
+        )
+    )
+    by_household = {row["household"]: row for row in balances}
+    members = list(
+        Household.objects.filter(group=group, status=Household.Status.ACTIVE)
+        .select_related("village")
+        .order_by("search_name", "pk")
+    )
+    rows = [(member, by_household.get(member.pk)) for member in members]
+    # The members' balances (a loan stays with the group it was managed through: a household
+    # that left has its loans counted in its new group's page, by the loan's own group).
+    totals = {
+        key: sum((row or {}).get(key) or 0 for _member, row in rows)
+        for key in ("loans", "outstanding", "overdue", "frozen")
+    }
+    return render(
+        request,
+        "borrowers/group_detail.html",
+        {
+            "group": group,
+            "rows": rows,
+            "totals": totals,
+            "memberships": GroupMembership.objects.filter(group=group)
+            .select_related("household")
+            .order_by("-joined_on", "-pk")[:500],
+        },
+    )

@@ -6,6 +6,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("borrowers/", include("borrowers.urls")),
+    path("groups/", include("borrowers.group_urls")),
     path("loans/", include("loans.urls")),
     path("reports/", include("reports.urls")),
     path("", include("loans.home")),  # the home page reads loans and households

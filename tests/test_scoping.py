@@ -345,6 +345,11 @@ SPECS: dict[str, Spec] = {
     "home": Spec(cross=cross_home),
     # households
     "borrowers:list": Spec(cross=cross_list(lambda w: w.household.citizen_id)),
+    # A group's code is short and may be part of another's: its page's link is not.
+    "groups:list": Spec(
+        cross=cross_list(lambda w: reverse("groups:detail", args=[w.household.group_id]) + '"')
+    ),
+    "groups:detail": Spec(kwargs=lambda w: {"pk": w.household.group_id}),
     "borrowers:create": Spec(
         get=WRITE_FORM, writes="write", payload=_new_household, cross=cross_create
     ),
