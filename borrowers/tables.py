@@ -65,7 +65,11 @@ class HouseholdTable(tables.Table):
 
 
 class GroupTable(tables.Table):
-    code = tables.Column(verbose_name=_("Code"), linkify=("groups:detail", {"pk": tables.A("pk")}))
+    code = tables.Column(
+        verbose_name=_("Code"),
+        linkify=("groups:detail", {"pk": tables.A("pk")}),
+        attrs={"td": {"class": "text-nowrap"}},
+    )
     name = tables.Column(verbose_name=_("Name"))
     head_name = tables.Column(verbose_name=_("Group head"))
     village = tables.Column(
