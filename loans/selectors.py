@@ -332,15 +332,15 @@ def interest_due_on(loan: Loan, day: dt.date) -> InterestDue:
     return InterestDue(since, accrued, credit, min(credit, accrued))
 
 
-def interest_payment_limit(loan: Loan, value_date: dt.date) -> int:
+def interest_payment_limit(loan: Loan, value_date: dt.date, due: InterestDue | None = None) -> int:
     """The most a prepayment dated value_date may be: the interest left to pay to that date and
     twelve months' interest ahead on the loan's balance (in term at its rate, overdue at the
     multiplier, frozen at none), rounded once. A typo or a forged amount beyond it would post
-    interest no borrower owes."""
-    due = interest_due_on(loan, value_date).payable
+    interest no borrower owes. `due`, when the caller has read it, is not read again."""
+    payable = (due or interest_due_on(loan, value_date)).payable
     rule = loan_rate_on(loan, value_date)
     if rule is None:
-        return due
+        return payable
     ahead = value_date + dt.timedelta(days=12 * 30)
     segment = (
         value_date,
@@ -350,7 +350,7 @@ def interest_payment_limit(loan: Loan, value_date: dt.date) -> int:
         _rate(loan, rule),
         rule.overdue_multiplier,
     )
-    return due + interest_over_segments([segment])
+    return payable + interest_over_segments([segment])
 
 
 def _rate(loan: Loan, rule: ProgrammeRule) -> Decimal:

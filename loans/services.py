@@ -575,7 +575,8 @@ def loan_pay_interest(
                 )
             }
         )
-    limit = interest_payment_limit(loan, value_date)
+    # An ordinary payment is within the due already: the twelve-month cap is a prepayment's.
+    limit = interest_payment_limit(loan, value_date, due) if prepayment else due.payable
     if amount > limit:
         raise ValidationError(
             {
