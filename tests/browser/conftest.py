@@ -1,6 +1,7 @@
 """Playwright against Debian's Chromium and pytest-django's live server."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,18 @@ def page(browser):
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+def login(page, base: str, username: str) -> None:
+    """Log in as a demo user (password demo1234) and land on the home page. The login form's
+    own button: the first submit button on the page is the language switch."""
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "demo1234")
+    page.click("form:has(input[name=username]) [type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def logout(page) -> None:
+    page.click("button:has-text('Đăng xuất')")
+    page.wait_for_url(re.compile(r".*/accounts/login/"))

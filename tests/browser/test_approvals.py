@@ -17,6 +17,7 @@ from ..factories import (
     OfficeFactory,
     UserFactory,
 )
+from .conftest import login, logout
 
 pytestmark = [
     pytest.mark.browser,
@@ -24,19 +25,6 @@ pytestmark = [
 ]
 
 SHOTS = "/tmp/ui-approval-{}.png"
-
-
-def _login(page, base, username):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "demo1234")
-    page.click("form:has(input[name=username]) [type=submit]")
-    page.wait_for_url(f"{base}/")
-
-
-def _logout(page):
-    page.click("button:has-text('Đăng xuất')")
-    page.wait_for_url(re.compile(r".*/accounts/login/"))
 
 
 def test_staff_submits_a_write_off_and_the_manager_approves_it(page, live_server):
@@ -61,7 +49,7 @@ def test_staff_submits_a_write_off_and_the_manager_approves_it(page, live_server
     loan_url = f"{base}/loans/{loan.pk}/"
 
     # Staff writes off 48 M: it waits for the manager, nothing posts.
-    _login(page, base, "staff")
+    login(page, base, "staff")
     page.goto(loan_url)
     page.click("#operations a[href$='/write-off/']")
     page.fill("#id_amount", "48.000.000")
@@ -73,10 +61,10 @@ def test_staff_submits_a_write_off_and_the_manager_approves_it(page, live_server
     assert f"số {request.pk} " in page.inner_text("#pending-requests")  # Đề nghị số N
     assert not LoanTransaction.objects.filter(kind="write_off").exists()
     page.screenshot(path=SHOTS.format("submitted"), full_page=True)
-    _logout(page)
+    logout(page)
 
     # The manager sees it counted in the nav and listed in the queue, and approves it.
-    _login(page, base, "manager")
+    login(page, base, "manager")
     assert page.inner_text("#nav-approvals").strip().endswith("1")
     page.click("#nav-approvals")
     page.wait_for_url(re.compile(r".*/loans/approvals/"))
@@ -99,11 +87,11 @@ def test_staff_submits_a_write_off_and_the_manager_approves_it(page, live_server
     row = page.inner_text(f"#entry-{entry.pk}")
     assert "staff" in row and "manager" in row
     page.screenshot(path=SHOTS.format("posted"), full_page=True)
-    _logout(page)
+    logout(page)
 
     # The auditor's timeline of the household: the write-off entered by staff and approved by
     # the manager, and the request's submission and approval with the same two names.
-    _login(page, base, "auditor")
+    login(page, base, "auditor")
     page.goto(f"{base}/borrowers/{household.pk}/")
     page.click(f"a[href$='/reports/households/{household.pk}/history/']")
     page.wait_for_url(re.compile(rf".*/reports/households/{household.pk}/history/"))

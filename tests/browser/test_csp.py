@@ -8,7 +8,7 @@ import pytest
 from django_celery_beat.models import CrontabSchedule
 
 from ..factories import UserFactory
-from .test_journey import _login
+from .conftest import login
 
 pytestmark = [
     pytest.mark.browser,
@@ -61,7 +61,7 @@ def test_the_pages_htmx_and_the_chart_work_under_the_policy(
 ):
     page, base = watched, live_server.url
     household = active_loan.household
-    _login(page, base, manager_a.username)
+    login(page, base, manager_a.username)
     _no_violation(page, "login and home")
 
     # Home: the manager's business-date form, its input sized by portal.css, not style="".

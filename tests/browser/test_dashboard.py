@@ -3,7 +3,8 @@ part that fails says so instead of spinning."""
 
 import pytest
 
-from .test_journey import SHOTS, _login
+from .conftest import login
+from .test_journey import SHOTS
 
 pytestmark = [
     pytest.mark.browser,
@@ -13,7 +14,7 @@ pytestmark = [
 
 def test_dashboard_fills_in_its_figures_and_chart(page, live_server, active_loan, auditor_a):
     base = live_server.url
-    _login(page, base, "auditor_a")
+    login(page, base, "auditor_a")
     page.goto(f"{base}/reports/dashboard/")
     # A function, not an expression: Playwright evaluates an expression with eval(), which the
     # page's Content-Security-Policy refuses.
@@ -39,7 +40,7 @@ def test_dashboard_fills_in_its_figures_and_chart(page, live_server, active_loan
 
 def test_a_part_that_fails_says_so(page, live_server, active_loan, auditor_a):
     base = live_server.url
-    _login(page, base, "auditor_a")
+    login(page, base, "auditor_a")
     page.route("**/reports/dashboard/chart/*", lambda route: route.fulfill(status=500, body="x"))
     page.goto(f"{base}/reports/dashboard/")
     alert = page.locator("#dashboard-chart [role=alert]")

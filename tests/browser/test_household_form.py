@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from ..factories import GroupFactory, MembershipFactory, OfficeFactory, UserFactory
-from .test_journey import _login
+from .conftest import login
 
 pytestmark = [
     pytest.mark.browser,
@@ -27,7 +27,7 @@ def test_the_group_choice_follows_the_village(page, live_server):
     elsewhere = GroupFactory(village__commune__office=office, village__name="Thôn Ngoài")
     MembershipFactory(user=UserFactory(username="staff"), office=office, role="staff")
     base = live_server.url
-    _login(page, base, "staff")
+    login(page, base, "staff")
     page.goto(f"{base}/borrowers/new/")
     # No village yet: every group of the office.
     assert sorted(_offered(page)) == sorted(["", str(ha.pk), str(thuong.pk), str(elsewhere.pk)])

@@ -2,7 +2,6 @@
 collect interest and principal, and find it all on the borrower page."""
 
 import datetime as dt
-import re
 
 import pytest
 
@@ -11,6 +10,7 @@ from loans.models import Loan, Programme
 from loans.selectors import ledger_mismatches
 
 from ..factories import GroupFactory, MembershipFactory, OfficeFactory, UserFactory, citizen_id_for
+from .conftest import login, logout
 
 pytestmark = [
     pytest.mark.browser,
@@ -18,19 +18,6 @@ pytestmark = [
 ]
 
 SHOTS = "/tmp/ui-{}.png"
-
-
-def _login(page, base, username):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "demo1234")
-    page.click("button[type=submit]:has-text('Đăng nhập')")
-    page.wait_for_url(f"{base}/")
-
-
-def _logout(page):
-    page.click("button:has-text('Đăng xuất')")
-    page.wait_for_url(re.compile(r".*/accounts/login/"))
 
 
 def test_register_apply_approve_disburse_collect(page, live_server):
@@ -54,7 +41,7 @@ def test_register_apply_approve_disburse_collect(page, live_server):
     # The login page, then the staff's home.
     page.goto(f"{base}/accounts/login/")
     page.screenshot(path=SHOTS.format("login"))
-    _login(page, base, "staff")
+    login(page, base, "staff")
     assert "15/06/2021" in page.inner_text("nav")
     page.screenshot(path=SHOTS.format("home"), full_page=True)
 
@@ -92,10 +79,10 @@ def test_register_apply_approve_disburse_collect(page, live_server):
     loan_url = f"{base}/loans/{loan.pk}/"
     page.wait_for_url(loan_url)
     assert "Đang chờ giám đốc phê duyệt" in page.content()
-    _logout(page)
+    logout(page)
 
     # The manager approves it from the home page.
-    _login(page, base, "manager")
+    login(page, base, "manager")
     assert loan.number in page.inner_text("main")
     page.screenshot(path=SHOTS.format("home-manager"), full_page=True)
     page.click(f"tr:has-text('{loan.number}') >> text=Phê duyệt")
@@ -103,10 +90,10 @@ def test_register_apply_approve_disburse_collect(page, live_server):
     page.wait_for_url(loan_url)
     loan.refresh_from_db()
     assert loan.status == Loan.Status.APPROVED
-    _logout(page)
+    logout(page)
 
     # The staff disburses, then collects interest and principal.
-    _login(page, base, "staff")
+    login(page, base, "staff")
     page.goto(loan_url)
     page.click("#operations >> text=Giải ngân")
     assert page.input_value("#id_amount") == "30.000.000"

@@ -8,7 +8,7 @@ import pytest
 from loans.models import ClosedMonth
 
 from ..factories import MembershipFactory, OfficeFactory, UserFactory
-from .test_journey import _login
+from .conftest import login
 
 pytestmark = [
     pytest.mark.browser,
@@ -20,7 +20,7 @@ def test_closing_a_month_shows_its_progress(page, live_server):
     base = live_server.url
     office = OfficeFactory(code="DP", business_date=dt.date(2021, 6, 15))
     MembershipFactory(user=UserFactory(username="manager"), office=office, role="manager")
-    _login(page, base, "manager")
+    login(page, base, "manager")
     page.goto(f"{base}/reports/")
     button = page.locator("form[action$='/months/close/'] button[type=submit]")
 
