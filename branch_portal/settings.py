@@ -62,7 +62,9 @@ INSTALLED_APPS = [
     "branch_portal",
     "borrowers",
     "loans",
+    "savings",
     "reports",
+    "commune_day",
     "seeding",
 ]
 

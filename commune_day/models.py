@@ -1,0 +1,1 @@
+"""The commune transaction day: sessions, collection sheets, fees and commissions."""

@@ -1,0 +1,1 @@
+"""Member savings: accounts and their append-only ledger."""
