@@ -9,5 +9,9 @@ urlpatterns = [
     path("groups/", include("borrowers.group_urls")),
     path("loans/", include("loans.urls")),
     path("reports/", include("reports.urls")),
+    path("savings/", include("savings.urls")),
+    path("sessions/", include("commune_day.urls")),
+    path("fees/", include("commune_day.fee_urls")),
+    path("notices/", include("commune_day.notice_urls")),
     path("", include("loans.home")),  # the home page reads loans and households
 ]

@@ -1,1 +1,0 @@
-"""The commune transaction day: sessions, collection sheets, fees and commissions."""
