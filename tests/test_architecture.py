@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("branch_portal", "borrowers", "loans", "reports", "seeding")
+APPS = ("branch_portal", "borrowers", "loans", "savings", "reports", "commune_day", "seeding")
 LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
 
 

@@ -663,6 +663,7 @@ def test_figures_equal_the_independent_computation(
         snapshot = oracle.snapshot()
         note(f"ledger: {snapshot[0]}")
         assert_ledger_splits_follow_the_rules(snapshot[0])
+        assert_batch_interest_equals_per_loan([*(d for _, d in chosen), H_END])
         fixed = [
             (dt.date(2021, 1, 1), dt.date(2021, 12, 31)),
             (dt.date(2022, 1, 1), dt.date(2022, 6, 30)),  # year to date
@@ -695,6 +696,16 @@ def test_figures_equal_the_independent_computation(
                         office=office, start=start, as_of=as_of, method=method
                     ), f"{method}: {office.code} [{start}, {as_of}] after {rekeys}"
         transaction.set_rollback(True)
+
+
+def assert_batch_interest_equals_per_loan(days) -> None:
+    """A collection sheet reads the interest due of many loans at once (interest_due_for): on
+    every loan of the portfolio it is the figure interest_due_on gives loan by loan."""
+    loans = list(Loan.objects.select_related("programme").order_by("pk"))
+    for day in days:
+        batch = selectors.interest_due_for(loans, day)
+        for loan in loans:
+            assert batch[loan.pk] == selectors.interest_due_on(loan, day), (loan.number, day)
 
 
 def change_keys(world, kind: int, a: int, b: int) -> None:
