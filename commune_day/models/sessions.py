@@ -16,6 +16,9 @@ class TransactionSession(models.Model):
     """One commune point's transaction day: its team of three, the groups it serves, what the
     teller counted when it closed and the controller's countersignature.
 
+    The leader opens it; a session opened from a file (post_collection_sheet) has only its
+    leader until the controller and teller are named, which closing requires.
+
     Open, it takes postings; closing (the cash counted against what the postings say, any
     difference explained) stops them, and the controller's countersignature closes it."""
 
@@ -40,12 +43,16 @@ class TransactionSession(models.Model):
     controller = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="+",
         verbose_name=_("controller"),
     )
     teller = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="+",
         verbose_name=_("teller"),
     )
@@ -86,6 +93,8 @@ class TransactionSession(models.Model):
         verbose_name_plural = _("transaction sessions")
         constraints = [
             models.UniqueConstraint(fields=["commune", "date"], name="one_session_per_point_day"),
+            # A NULL comparison is unknown, which a CHECK passes: a team named so far is
+            # distinct, and closing (below) needs all three.
             models.CheckConstraint(
                 condition=~Q(leader=F("controller"))
                 & ~Q(leader=F("teller"))
@@ -95,6 +104,8 @@ class TransactionSession(models.Model):
             models.CheckConstraint(
                 condition=Q(status="open")
                 | Q(
+                    controller__isnull=False,
+                    teller__isnull=False,
                     cash_expected__isnull=False,
                     cash_counted__isnull=False,
                     closed_by__isnull=False,
