@@ -542,6 +542,14 @@ SPECS: dict[str, Spec] = {
     "reports:download": Spec(kwargs=lambda w: {"pk": w.run.pk, "fmt": "pdf"}),
     "reports:household_history": Spec(kwargs=lambda w: {"pk": w.household.pk}),
     "reports:audit": Spec(cross=cross_audit),
+    # notices and the notice board (commune_day)
+    "notices:index": Spec(
+        cross=cross_list(lambda w: reverse("notices:group", args=[w.household.group_id]) + '"')
+    ),
+    "notices:group": Spec(kwargs=lambda w: {"pk": w.household.group_id}),
+    "notices:group_pdf": Spec(kwargs=lambda w: {"pk": w.household.group_id}),
+    "notices:board": Spec(kwargs=lambda w: {"pk": w.household.village.commune_id}),
+    "notices:board_pdf": Spec(kwargs=lambda w: {"pk": w.household.village.commune_id}),
 }
 
 
