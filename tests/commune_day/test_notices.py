@@ -164,7 +164,7 @@ def test_loans_of_another_group_are_not_on_the_notice(active_loan, household_b, 
 
 
 def test_the_board_lists_balances_and_next_dues_not_settled_loans(
-    active_loan, household_a, staff_a, manager_a, hn
+    active_loan, household_a, staff_a, manager_a, hn, django_assert_num_queries
 ):
     household_a.phone = "0912345678"
     household_a.save()
@@ -173,7 +173,8 @@ def test_the_board_lists_balances_and_next_dues_not_settled_loans(
     _repay(gone, staff_a, 10_000_000)
     _repay(active_loan, staff_a, 1_000_000)
     commune = household_a.village.commune
-    board = notice_board(commune, dt.date(2021, 6, 15))
+    with django_assert_num_queries(2):  # the loans with their names, then their instalments
+        board = notice_board(commune, dt.date(2021, 6, 15))
     [line] = board.lines
     assert line.borrower == household_a.full_name
     assert (line.village, line.group_code, line.programme_code) == (
