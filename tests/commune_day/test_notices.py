@@ -317,6 +317,11 @@ def test_the_index_lists_the_users_groups_and_boards(
     assert reverse("notices:board", args=[household_a.village.commune_id]) in html
     assert reverse("notices:group", args=[household_b.group_id]) not in html
     assert reverse("notices:board", args=[household_b.village.commune_id]) not in html
+    # The list's own bad input: a page past the end is the last, an unknown export a 400.
+    assert client.get(reverse("notices:index"), {"page": "10**30"}).status_code == 200
+    assert client.get(reverse("notices:index"), {"_export": "xls"}).status_code == 400
+    csv = client.get(reverse("notices:index"), {"_export": "csv"}).content.decode()
+    assert household_a.group.code in csv and household_a.village.commune.name in csv
 
 
 def test_the_board_page_and_pdf(client, active_loan, household_a, staff_a):
