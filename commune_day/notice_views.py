@@ -12,6 +12,7 @@ from django_filters.views import FilterView
 from borrowers.access import PortalRequest
 from borrowers.selectors import get_group_for_user, groups_for_user
 from branch_portal.pagination import TableListMixin, deferred_join
+from loans.models import add_months
 
 from .notice_forms import BoardPartForm, NoticeGroupFilter, NoticeMonthForm
 from .notice_rendering import render_board_pdf, render_group_notices_pdf
@@ -70,10 +71,14 @@ def _group_notices_or_form(request: PortalRequest, pk: int):
 @login_required
 def group_notices(request: PortalRequest, pk: int):
     group, form, notices = _group_notices_or_form(request, pk)
+    context = {"group": group, "form": form, "notices": notices}
+    if notices is not None:
+        context["previous_month"] = add_months(notices.month, -1)
+        context["next_month"] = add_months(notices.month, 1)
     return render(
         request,
         "commune_day/notices/group.html",
-        {"group": group, "form": form, "notices": notices},
+        context,
         status=200 if notices is not None else 400,
     )
 

@@ -120,6 +120,17 @@ def test_instalments_of_other_months_or_repaid_do_not_appear(active_loan, househ
     assert notices_for_group(household_a.group, JULY).households == []
 
 
+def test_frozen_principal_falls_due_with_nothing(active_loan, household_a, staff_a):
+    services.loan_freeze(
+        loan=active_loan, amount=7_000_000, value_date=dt.date(2021, 6, 15), user=staff_a,
+        idempotency_key=key(), note="QĐ 12/2021 lũ lụt",
+    )  # fmt: skip
+    # The freeze takes the earliest instalments: July's wholly, January's 2 M of 5 M.
+    assert notices_for_group(household_a.group, JULY).lines == []
+    [line] = notices_for_group(household_a.group, dt.date(2022, 1, 1)).lines
+    assert line.principal == 3_000_000
+
+
 def test_an_extended_instalment_shows_its_new_due_date(active_loan, household_a, staff_a):
     services.loan_extend(
         loan=active_loan, instalment=active_loan.instalments.get(seq=1),
@@ -278,6 +289,7 @@ def test_the_group_page_and_its_pdf(client, active_loan, household_a, auditor_a)
     assert page.status_code == 200
     assert page.context["notices"].month == JULY
     assert "5.000.000" in page.content.decode()
+    assert '?month=2021-06"' in page.content.decode() and '?month=2021-08"' in page.content.decode()
     pdf = client.get(
         reverse("notices:group_pdf", args=[household_a.group_id]), {"month": "2021-07"}
     )
