@@ -3,10 +3,12 @@
 PDFs, and the pages' answers to bad input."""
 
 import datetime as dt
+import io
 import shutil
 import subprocess
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -359,3 +361,10 @@ def test_the_group_page_links_to_the_notices(client, household_a, staff_a):
     html = client.get(reverse("groups:detail", args=[household_a.group_id])).content.decode()
     assert reverse("notices:group", args=[household_a.group_id]) in html
     assert reverse("notices:board", args=[household_a.village.commune_id]) in html
+
+
+def test_the_bench_command_times_every_part(active_loan):
+    out = io.StringIO()
+    call_command("bench_notices", office="A", stdout=out)
+    text = out.getvalue()
+    assert "notices_for_group over 1 groups" in text and "board PDF part 1 (1 rows)" in text
