@@ -342,9 +342,13 @@ class NoticeBoard:
 def notice_board(commune: Commune, day: dt.date) -> NoticeBoard:
     """The commune's notice board on `day`: every loan with principal outstanding managed through
     a group of the commune (a group's village is in it), with its balance, overdue and next due
-    instalment (the first on or after `day` that still owes principal). Two queries."""
-    loans = list(
-        _loans_in_term(Q(group__village__commune=commune)).order_by(
+    instalment (the first on or after `day` that still owes principal). Two queries, read as
+    values: a commune's 1,500 loans built as five model instances each took 0.6 s."""
+    rows = list(
+        Loan.objects.filter(
+            group__village__commune=commune, status=Loan.Status.ACTIVE, outstanding__gt=0
+        )
+        .order_by(
             "household__village__name",
             "household__village_id",
             "group__code",
@@ -353,32 +357,60 @@ def notice_board(commune: Commune, day: dt.date) -> NoticeBoard:
             "number",
             "pk",
         )
+        .values_list(
+            "pk",
+            "household__full_name",
+            "household__village__name",
+            "group__code",
+            "group__name",
+            "programme__code",
+            "programme__name",
+            "first_disbursed_on",
+            "term_months",
+            "disbursed",
+            "outstanding",
+            "overdue",
+            "frozen",
+        )
     )
-    schedules = _instalments_of([loan.pk for loan in loans])
+    schedules = _instalments_of([row[0] for row in rows])
     lines = []
-    for loan in loans:
+    for (
+        pk,
+        borrower,
+        village,
+        group_code,
+        group_name,
+        programme_code,
+        programme_name,
+        disbursed_on,
+        term_months,
+        disbursed,
+        outstanding,
+        overdue,
+        frozen,
+    ) in rows:
         upcoming = [
             instalment
             for instalment in owed_by_instalment(
-                schedules.get(loan.pk, []), outstanding=loan.outstanding, frozen=loan.frozen
+                schedules.get(pk, []), outstanding=outstanding, frozen=frozen
             )
             if instalment.owed > 0 and instalment.effective_due_date >= day
         ]
         following = upcoming[0] if upcoming else None
-        assert loan.group is not None, "the board lists the loans of the commune's groups"
         lines.append(
             BoardLine(
-                borrower=loan.household.full_name,
-                village=loan.household.village.name,
-                group_code=loan.group.code,
-                group_name=loan.group.name,
-                programme_code=loan.programme.code,
-                programme_name=loan.programme.name,
-                disbursed_on=loan.first_disbursed_on,
-                maturity_date=loan.maturity_date,
-                amount=loan.disbursed,
-                outstanding=loan.outstanding,
-                overdue=loan.overdue,
+                borrower=borrower,
+                village=village,
+                group_code=group_code,
+                group_name=group_name,
+                programme_code=programme_code,
+                programme_name=programme_name,
+                disbursed_on=disbursed_on,
+                maturity_date=add_months(disbursed_on, term_months) if disbursed_on else None,
+                amount=disbursed,
+                outstanding=outstanding,
+                overdue=overdue,
                 next_due_date=following.effective_due_date if following else None,
                 next_due_amount=following.owed if following else 0,
             )
