@@ -265,9 +265,9 @@ class BoardLine:
 
 
 # The most rows a printed part of a board holds: WeasyPrint lays out some 80-100 table rows a
-# second here, so a part prints in a request in about 3 s, where a commune of 1,500 loans in one
-# PDF would take 15-20 s (docs/decisions/0018-notices.md).
-BOARD_PART_ROWS = 300
+# second here (half that with the machine shared), so a part prints in a request in 2-5 s, where
+# a commune of 1,500 loans in one PDF takes 15-40 s (docs/decisions/0018-notices.md).
+BOARD_PART_ROWS = 200
 
 
 @dataclass(frozen=True)
