@@ -152,13 +152,17 @@ def world(
     )
 
 
+PROJECT_APPS = {"borrowers", "loans", "reports"}
+PROJECT_APPS |= {"commune_day"}
+
+
 def fingerprint() -> dict[str, list[dict]]:
     """Every row of the project's own tables (their history events included): a probe that
     changes anything at all shows up here."""
     rows = {}
     for model in apps.get_models():
         meta = model._meta
-        if meta.app_label in ("borrowers", "loans", "reports") and not meta.proxy and meta.managed:
+        if meta.app_label in PROJECT_APPS and not meta.proxy and meta.managed:
             rows[meta.label] = [
                 {k: bytes(v) if isinstance(v, memoryview) else v for k, v in row.items()}
                 for row in model._base_manager.order_by("pk").values()
@@ -270,6 +274,28 @@ def cross_dashboard(client, world, spec, url, payload, who):
         assert guessed.context["office"] == posted.context["office"] == world.office_b, who
     else:  # its parts: the very bytes of office B's
         assert _page(guessed) == _page(own) == _page(posted), who
+
+
+def cross_fee_office(client, world, spec, url, payload, who):
+    """The fee pages for ?office= of office A: the form's error (400), showing nothing of it;
+    without it, the user's own office."""
+    response = client.get(url, {"office": world.office_a.pk, "month": "2021-05"})
+    assert response.status_code == 400, who
+    assert world.office_a.name not in response.content.decode(), who
+    assert client.get(url).status_code == 200, who
+
+
+def cross_fee_rate(client, world, spec, url, payload, who):
+    """A new rate for office A: staff of B may not add rates (403); a manager of B is told the
+    office is not one of theirs."""
+    if who == "staff_b":
+        assert client.get(url).status_code == 403
+        assert client.post(url, payload).status_code == 403
+        return
+    assert client.get(url).status_code == 200
+    response = client.post(url, payload)
+    assert response.status_code == 400, who
+    assert "office" in response.context["form"].errors, who
 
 
 def _page(response) -> bytes:
@@ -542,6 +568,19 @@ SPECS: dict[str, Spec] = {
     "reports:download": Spec(kwargs=lambda w: {"pk": w.run.pk, "fmt": "pdf"}),
     "reports:household_history": Spec(kwargs=lambda w: {"pk": w.household.pk}),
     "reports:audit": Spec(cross=cross_audit),
+    # fees and commissions
+    "fees:statement": Spec(cross=cross_fee_office),
+    "fees:pdf": Spec(cross=cross_fee_office),
+    "fees:xlsx": Spec(cross=cross_fee_office),
+    "fees:rates": Spec(cross=cross_fee_office),
+    "fees:rate_add": Spec(
+        kwargs=lambda w: {"kind": "commission"},
+        get=MANAGE_FORM,
+        writes="manage",
+        writer="manager_a",
+        payload=lambda w: {"office": w.office_a.pk, "effective_from": "2021-07", "percent": "19"},
+        cross=cross_fee_rate,
+    ),
 }
 
 
