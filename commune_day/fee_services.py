@@ -16,7 +16,7 @@ from branch_portal.templatetags.money import group_thousands
 from loans.models import ClosedMonth
 from reports.periods import month_end
 
-from .fees import GroupLine, fee_statement
+from .fees import fee_statement
 from .models import CommissionRate, EntrustmentFeeRate, FeePayment, FeeTier, TransactionSession
 
 
@@ -75,10 +75,7 @@ def fee_pay(
         line = (
             statement.commission_of(payee.pk) if group is not None else statement.fee_of(payee.pk)
         )
-        if line is None:
-            due = 0
-        else:
-            due = line.commission if isinstance(line, GroupLine) else line.fee
+        due = 0 if line is None else line.due
         paid = (
             FeePayment.objects.filter(paid_so_far, month=month).aggregate(total=Sum("amount"))[
                 "total"

@@ -149,6 +149,10 @@ class GroupLine:
     paid: int = 0
 
     @property
+    def due(self) -> int:
+        return self.commission
+
+    @property
     def unpaid(self) -> int:
         return max(0, self.commission - self.paid)
 
@@ -189,6 +193,10 @@ class ChapterLine:
     @property
     def collection_rate_text(self) -> str | None:
         return percent_text(self.collection_rate)
+
+    @property
+    def due(self) -> int:
+        return self.fee
 
     @property
     def unpaid(self) -> int:
