@@ -152,17 +152,17 @@ def world(
     )
 
 
-PROJECT_APPS = {"borrowers", "loans", "reports"}
-PROJECT_APPS |= {"commune_day"}
-
-
 def fingerprint() -> dict[str, list[dict]]:
     """Every row of the project's own tables (their history events included): a probe that
     changes anything at all shows up here."""
     rows = {}
     for model in apps.get_models():
         meta = model._meta
-        if meta.app_label in PROJECT_APPS and not meta.proxy and meta.managed:
+        if (
+            meta.app_label in ("borrowers", "loans", "reports", "commune_day")
+            and not meta.proxy
+            and meta.managed
+        ):
             rows[meta.label] = [
                 {k: bytes(v) if isinstance(v, memoryview) else v for k, v in row.items()}
                 for row in model._base_manager.order_by("pk").values()
