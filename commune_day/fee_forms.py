@@ -2,6 +2,7 @@
 
 import datetime as dt
 import re
+import uuid
 from decimal import Decimal, InvalidOperation
 
 from django import forms
@@ -10,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from borrowers.forms import BootstrapMixin
 from borrowers.models import Office, Organisation
+from loans.forms import VNDField
 from reports.periods import previous_month
 
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})(-01)?", re.ASCII)
@@ -161,3 +163,31 @@ TIER_ROWS = 5
 TierFormSet = forms.formset_factory(
     TierForm, extra=TIER_ROWS, max_num=TIER_ROWS, absolute_max=TIER_ROWS, validate_max=True
 )
+
+
+class FeePayForm(BootstrapMixin, forms.Form):
+    """A commission or fee paid at a session: the payee (one of the session's groups, or the
+    chapter of one of them), the month it is for, the amount, and the form's key."""
+
+    payee = forms.ChoiceField(label=_("Paid to"))
+    month = MonthField(label=_("Month paid for"))
+    amount = VNDField(label=_("Amount (VND)"))
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+    def __init__(self, *args, groups, chapters, month: dt.date, **kwargs):
+        initial = kwargs.setdefault("initial", {})
+        initial.setdefault("month", month)
+        initial.setdefault("idempotency_key", uuid.uuid4().hex)
+        super().__init__(*args, **kwargs)
+        self.groups = {f"g{group.pk}": group for group in groups}
+        self.chapters = {f"c{chapter.pk}": chapter for chapter in chapters}
+        self.fields["payee"].choices = [
+            (_("Commission"), [(k, f"{g.code} {g.name}") for k, g in self.groups.items()]),
+            (_("Entrustment fee"), [(k, str(c)) for k, c in self.chapters.items()]),
+        ]
+
+    def payee_kwargs(self) -> dict:
+        choice = self.cleaned_data["payee"]
+        if choice in self.groups:
+            return {"group": self.groups[choice]}
+        return {"chapter": self.chapters[choice]}

@@ -9,4 +9,5 @@ urlpatterns = [
     path("xlsx/", fee_views.statement_xlsx, name="xlsx"),
     path("rates/", fee_views.rates, name="rates"),
     path("rates/<str:kind>/add/", fee_views.rate_add, name="rate_add"),
+    path("sessions/<int:pk>/", fee_views.session_pay, name="session_pay"),
 ]

@@ -4,6 +4,8 @@ Every role of an office reads its statement and its rates; only its managers add
 office is picked among the user's own (another office's id is the form's error, 400, showing
 nothing of it)."""
 
+import contextlib
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,19 +17,23 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from borrowers.access import PortalRequest
-from borrowers.selectors import offices_for
+from borrowers.models import Chapter
+from borrowers.selectors import check_scope, office_ids_for, offices_for
+from reports.periods import previous_month
 
 from . import fee_services
 from .fee_forms import (
     CommissionRateForm,
+    FeePayForm,
     FeeRateForm,
     RateForm,
     StatementForm,
     TierFormSet,
+    parse_month,
 )
 from .fee_rendering import render_statement_pdf, render_statement_xlsx
-from .fees import fee_statement
-from .models import CommissionRate, EntrustmentFeeRate, FeeTier
+from .fees import fee_payments_in, fee_statement
+from .models import CommissionRate, EntrustmentFeeRate, FeeTier, TransactionSession
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -194,3 +200,81 @@ def rate_add(request: PortalRequest, kind: str):
         return render(request, "commune_day/fees/rate_form.html", context, status=400)
     messages.success(request, _("The new rate is recorded."))
     return redirect(f"{reverse('fees:rates')}?office={data['office'].pk}")
+
+
+# --- paying in a session ------------------------------------------------------------------------
+
+
+def _session_for(request: PortalRequest, pk: int, *, write: bool) -> TransactionSession:
+    """A session of the user's offices (404 elsewhere; 403 for an auditor paying)."""
+    session = (
+        TransactionSession.objects.filter(office_id__in=office_ids_for(request.user), pk=pk)
+        .select_related("office", "commune")
+        .first()
+    )
+    if session is None:
+        raise Http404
+    check_scope(request.user, session.office, write=write)
+    return session
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def session_pay(request: PortalRequest, pk: int):
+    """What the session's groups and chapters are owed for a month, what was paid, and the form
+    that pays (staff and managers; the auditor reads)."""
+    session = _session_for(request, pk, write=request.method == "POST")
+    month = previous_month(session.date)
+    # A month the page cannot read shows the default; the form says what is wrong when posted.
+    with contextlib.suppress(ValidationError):
+        month = parse_month(request.GET.get("month") or f"{month:%Y-%m}")
+    groups = list(session.groups.select_related("chapter").order_by("code"))
+    chapters = list(
+        Chapter.objects.filter(pk__in={g.chapter_id for g in groups})
+        .select_related("commune", "organisation")
+        .order_by("commune__code", "organisation_id")
+    )
+    data = request.POST if request.method == "POST" else None
+    form = FeePayForm(data, groups=groups, chapters=chapters, month=month)
+    status = 200
+    if data is not None:
+        if form.is_valid():
+            try:
+                fee_services.fee_pay(
+                    session=session,
+                    month=form.cleaned_data["month"],
+                    amount=form.cleaned_data["amount"],
+                    user=request.user,
+                    idempotency_key=form.cleaned_data["idempotency_key"],
+                    **form.payee_kwargs(),
+                )
+            except ValidationError as error:
+                for field, errors in getattr(error, "error_dict", {None: error}).items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(request, _("The payment is recorded."))
+                paid_month = form.cleaned_data["month"]
+                url = reverse("fees:session_pay", args=[session.pk])
+                return redirect(f"{url}?month={paid_month:%Y-%m}")
+        status = 400
+        if form.is_bound and form.is_valid():
+            month = form.cleaned_data["month"]
+    statement = fee_statement(session.office, month)
+    group_ids = {g.pk for g in groups}
+    chapter_ids = {c.pk for c in chapters}
+    return render(
+        request,
+        "commune_day/fees/session_pay.html",
+        {
+            "session": session,
+            "form": form,
+            "month": month,
+            "group_lines": [line for line in statement.groups if line.group_id in group_ids],
+            "chapter_lines": [
+                line for line in statement.chapters if line.chapter_id in chapter_ids
+            ],
+            "payments": fee_payments_in(session),
+            "can_pay": request.access.can_write(session.office) and session.is_open,
+        },
+        status=status,
+    )

@@ -298,6 +298,23 @@ def cross_fee_rate(client, world, spec, url, payload, who):
     assert "office" in response.context["form"].errors, who
 
 
+def _fee_session(w):
+    """A session of office A serving the household's group, and May's interest collected
+    through it (so its commission is 18,000 ₫ to pay)."""
+    from commune_day.models import TransactionSession
+
+    loan_services.loan_pay_interest(
+        loan=w.loan, amount=100_000, value_date=dt.date(2021, 5, 20), user=w.users["staff_a"],
+        idempotency_key=key(),
+    )  # fmt: skip
+    session = TransactionSession.objects.create(
+        office=w.office_a, commune=w.household.group.village.commune, date=dt.date(2021, 6, 10),
+        leader=w.users["manager_a"], opened_by=w.users["manager_a"],
+    )  # fmt: skip
+    session.groups.add(w.household.group)
+    w.fee_session = session
+
+
 def _page(response) -> bytes:
     """The page without its CSRF tokens (a new one per request)."""
     return re.sub(rb"[A-Za-z0-9]{64}", b"", response.content)
@@ -580,6 +597,18 @@ SPECS: dict[str, Spec] = {
         writer="manager_a",
         payload=lambda w: {"office": w.office_a.pk, "effective_from": "2021-07", "percent": "19"},
         cross=cross_fee_rate,
+    ),
+    "fees:session_pay": Spec(
+        prepare=_fee_session,
+        kwargs=lambda w: {"pk": w.fee_session.pk},
+        get=READ,
+        writes="write",
+        payload=lambda w: {
+            "payee": f"g{w.household.group_id}",
+            "month": "2021-05",
+            "amount": "1.000",
+            "idempotency_key": key(),
+        },
     ),
 }
 

@@ -441,3 +441,29 @@ def test_rate_pages(client, office_a, manager_a, staff_a):
     assert response.status_code == 302, response.context and response.context["form"].errors
     assert FeeTier.objects.filter(office=office_a).count() == 2
     assert client.get(reverse("fees:rate_add", args=["nope"])).status_code == 404
+
+
+def test_session_pay_page(client, month, session, staff_a, auditor_a):
+    url = reverse("fees:session_pay", args=[session.pk])
+    client.force_login(auditor_a)
+    response = client.get(url, {"month": "2021-05"})
+    assert response.status_code == 200
+    assert "123.750" in response.content.decode() and not response.context["can_pay"]
+    client.force_login(staff_a)
+    g2 = f"g{month['g2'].pk}"
+    for bad, field in (
+        ({"payee": g2, "month": "2021-05", "amount": "123.751"}, "amount"),
+        ({"payee": g2, "month": "2021-5", "amount": "1.000"}, "month"),
+        ({"payee": f"g{month['g1'].pk}", "month": "2021-05", "amount": "1.000"}, "payee"),
+        ({"payee": g2, "month": "2021-05", "amount": "-5"}, "amount"),
+        ({"payee": g2, "month": "2021-06", "amount": "1.000"}, "month"),
+    ):
+        response = client.post(url, {**bad, "idempotency_key": key()})
+        assert response.status_code == 400, bad
+        assert field in response.context["form"].errors, (bad, response.context["form"].errors)
+    assert not FeePayment.objects.exists()
+    paid = {"payee": f"c{month['farmers'].pk}", "month": "2021-05", "amount": "49.500"}
+    response = client.post(url, {**paid, "idempotency_key": "once"})
+    assert response.status_code == 302
+    assert client.post(url, {**paid, "idempotency_key": "once"}).status_code == 302
+    assert fees_paid_in(session) == 49_500
