@@ -42,18 +42,14 @@ def _statement_form(request: PortalRequest) -> StatementForm:
     offices = offices_for(request.user)
     if not offices.exists():
         raise PermissionDenied
-    data = request.GET if request.GET else None
-    form = StatementForm(data, offices=offices)
-    if data is None:
-        # No question asked: the office's last complete month.
-        form = StatementForm(
-            {
-                "office": form.fields["office"].initial,
-                "month": form.fields["month"].prepare_value(form.fields["month"].initial),
-            },
-            offices=offices,
-        )
-    return form
+    defaults = StatementForm(offices=offices)
+    # What is not asked is the first office and its last complete month.
+    data = {
+        "office": defaults.fields["office"].initial,
+        "month": defaults.fields["month"].prepare_value(defaults.fields["month"].initial),
+    }
+    data.update({name: request.GET[name] for name in data if request.GET.get(name)})
+    return StatementForm(data, offices=offices)
 
 
 @login_required

@@ -467,3 +467,13 @@ def test_session_pay_page(client, month, session, staff_a, auditor_a):
     assert response.status_code == 302
     assert client.post(url, {**paid, "idempotency_key": "once"}).status_code == 302
     assert fees_paid_in(session) == 49_500
+
+
+def test_statement_page_defaults(client, office_a, staff_a):
+    """Nothing asked: the user's office and the last complete month at its business date."""
+    client.force_login(staff_a)
+    response = client.get(reverse("fees:statement"), {"month": ""})
+    assert response.status_code == 200
+    assert response.context["statement"].month == dt.date(2021, 5, 1)
+    response = client.get(reverse("fees:statement"), {"month": "2021-04"})
+    assert response.context["statement"].office == office_a
