@@ -17,6 +17,13 @@ from psycopg2 import sql
 # report from a snapshot relies on. Labels, not imports: branch_portal sits below the apps that
 # define them.
 INSERT_ONLY_MODELS = ("loans.LoanTransaction", "loans.ImportBatch", "reports.DimensionChange")
+# The fee and commission rates (a new rate is a new dated row) and the fees paid in sessions.
+INSERT_ONLY_MODELS += (
+    "commune_day.CommissionRate",
+    "commune_day.EntrustmentFeeRate",
+    "commune_day.FeeTier",
+    "commune_day.FeePayment",
+)
 # Derived tables the application refreshes and then ANALYZEs (reports.snapshots): ANALYZE is the
 # owner's, or from PostgreSQL 17 on anyone's holding MAINTAIN. Before 17 the application's ANALYZE
 # is skipped with a warning and autovacuum analyzes them a little later.

@@ -172,5 +172,6 @@ def _reference_data(request):
     for module in (
         "borrowers.migrations.0002_seed_organisations",
         "loans.migrations.0003_seed_programmes",
+        "commune_day.migrations.0003_seed_placeholder_fee_rates",
     ):
         import_module(module).seed(apps, None)

@@ -158,7 +158,11 @@ def fingerprint() -> dict[str, list[dict]]:
     rows = {}
     for model in apps.get_models():
         meta = model._meta
-        if meta.app_label in ("borrowers", "loans", "reports") and not meta.proxy and meta.managed:
+        if (
+            meta.app_label in ("borrowers", "loans", "reports", "commune_day")
+            and not meta.proxy
+            and meta.managed
+        ):
             rows[meta.label] = [
                 {k: bytes(v) if isinstance(v, memoryview) else v for k, v in row.items()}
                 for row in model._base_manager.order_by("pk").values()
@@ -270,6 +274,45 @@ def cross_dashboard(client, world, spec, url, payload, who):
         assert guessed.context["office"] == posted.context["office"] == world.office_b, who
     else:  # its parts: the very bytes of office B's
         assert _page(guessed) == _page(own) == _page(posted), who
+
+
+def cross_fee_office(client, world, spec, url, payload, who):
+    """The fee pages for ?office= of office A: the form's error (400), showing nothing of it;
+    without it, the user's own office."""
+    response = client.get(url, {"office": world.office_a.pk, "month": "2021-05"})
+    assert response.status_code == 400, who
+    assert world.office_a.name not in response.content.decode(), who
+    assert client.get(url).status_code == 200, who
+
+
+def cross_fee_rate(client, world, spec, url, payload, who):
+    """A new rate for office A: staff of B may not add rates (403); a manager of B is told the
+    office is not one of theirs."""
+    if who == "staff_b":
+        assert client.get(url).status_code == 403
+        assert client.post(url, payload).status_code == 403
+        return
+    assert client.get(url).status_code == 200
+    response = client.post(url, payload)
+    assert response.status_code == 400, who
+    assert "office" in response.context["form"].errors, who
+
+
+def _fee_session(w):
+    """A session of office A serving the household's group, and May's interest collected
+    through it (so its commission is 18,000 ₫ to pay)."""
+    from commune_day.models import TransactionSession
+
+    loan_services.loan_pay_interest(
+        loan=w.loan, amount=100_000, value_date=dt.date(2021, 5, 20), user=w.users["staff_a"],
+        idempotency_key=key(),
+    )  # fmt: skip
+    session = TransactionSession.objects.create(
+        office=w.office_a, commune=w.household.group.village.commune, date=dt.date(2021, 6, 10),
+        leader=w.users["manager_a"], opened_by=w.users["manager_a"],
+    )  # fmt: skip
+    session.groups.add(w.household.group)
+    w.fee_session = session
 
 
 def _page(response) -> bytes:
@@ -550,6 +593,31 @@ SPECS: dict[str, Spec] = {
     "notices:group_pdf": Spec(kwargs=lambda w: {"pk": w.household.group_id}),
     "notices:board": Spec(kwargs=lambda w: {"pk": w.household.village.commune_id}),
     "notices:board_pdf": Spec(kwargs=lambda w: {"pk": w.household.village.commune_id}),
+    # fees and commissions
+    "fees:statement": Spec(cross=cross_fee_office),
+    "fees:pdf": Spec(cross=cross_fee_office),
+    "fees:xlsx": Spec(cross=cross_fee_office),
+    "fees:rates": Spec(cross=cross_fee_office),
+    "fees:rate_add": Spec(
+        kwargs=lambda w: {"kind": "commission"},
+        get=MANAGE_FORM,
+        writes="manage",
+        writer="manager_a",
+        payload=lambda w: {"office": w.office_a.pk, "effective_from": "2021-07", "percent": "19"},
+        cross=cross_fee_rate,
+    ),
+    "fees:session_pay": Spec(
+        prepare=_fee_session,
+        kwargs=lambda w: {"pk": w.fee_session.pk},
+        get=READ,
+        writes="write",
+        payload=lambda w: {
+            "payee": f"g{w.household.group_id}",
+            "month": "2021-05",
+            "amount": "1.000",
+            "idempotency_key": key(),
+        },
+    ),
 }
 
 
