@@ -1,10 +1,12 @@
 """factory_boy factories for the fixed cast of tests: office A and office B."""
 
 import datetime as dt
+import functools
 import itertools
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 
 from borrowers.citizen_id import century_sex_digit
 from borrowers.models import (
@@ -31,6 +33,11 @@ def citizen_id_for(date_of_birth: dt.date, sex: str, province: str = "001") -> s
     )
 
 
+@functools.cache
+def _demo_password_hash() -> str:
+    return make_password("demo1234")
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
@@ -38,7 +45,9 @@ class UserFactory(factory.django.DjangoModelFactory):
         skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
-    password = factory.django.Password("demo1234")
+    # One PBKDF2 hash for every user (the real hasher, so served processes check it): hashing
+    # per user was most of a test's setup.
+    password = factory.LazyFunction(lambda: _demo_password_hash())
 
 
 # A four-eyes policy that holds nothing: the scene most tests set (back-dated disbursements,
