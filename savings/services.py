@@ -10,12 +10,13 @@ loan's payments and its household's savings in one transaction takes them in the
 import datetime as dt
 from fractions import Fraction
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils.translation import gettext as _
 
 from borrowers.models import Household, Office
+from borrowers.selectors import can_write
 from branch_portal.templatetags.money import group_thousands
 from loans import ledger as loan_ledger
 from loans import services as loan_services
@@ -392,6 +393,8 @@ def savings_credit_interest(*, office: Office, day: dt.date, user) -> int:
     skipped, so the run may be repeated. Returns the number of accounts credited."""
     start, end = half_year_of(day)
     office = Office.objects.get(pk=office.pk)
+    if user is not None and not can_write(user, office):
+        raise PermissionDenied(_("Only the office's staff or manager credits savings interest."))
     loan_services.check_value_date(office, day)
     accounts = list(
         SavingsAccount.objects.select_for_update().filter(office=office, opened_on__lte=end)
