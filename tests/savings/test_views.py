@@ -112,6 +112,9 @@ def test_pay_a_loan_from_savings(en, staff_a, active_loan):
     active_loan.refresh_from_db()
     assert active_loan.outstanding == 49_850_000
     assert SavingsAccount.objects.get(household=household).balance == 1_750_000
+    ledger = en.get(reverse("savings:ledger", args=[household.pk])).content.decode()
+    link = f'<a href="{reverse("loans:detail", args=[active_loan.pk])}">{active_loan.number}</a>'
+    assert ledger.count(link) == 2  # the interest and the principal it paid
 
 
 def test_the_household_page_shows_its_savings(en, staff_a, auditor_a, household_a):
