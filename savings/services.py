@@ -21,7 +21,7 @@ from branch_portal.templatetags.money import group_thousands
 from loans import ledger as loan_ledger
 from loans import services as loan_services
 from loans.interest import round_vnd
-from loans.models import Loan
+from loans.models import Loan, LoanTransaction
 from loans.money import MAX_AMOUNT, amount_in_range
 
 from .models import (
@@ -293,6 +293,10 @@ def savings_pay_loan(
     if account.status == SavingsAccount.Status.CLOSED:
         raise ValidationError(msg_account_closed())
     loan_services.check_value_date(loan.office, value_date)
+    # The loan service would replay an entry already under a companion key (a cash payment
+    # posted with it): this payment from savings is then not new, and pays nothing.
+    if LoanTransaction.objects.filter(idempotency_key__in=keys.values()).exists():
+        raise ValidationError(loan_ledger.msg_key_reused())
     _check_available(
         account, interest + principal, value_date, "interest" if interest else "principal"
     )

@@ -284,3 +284,25 @@ def test_a_loan_entry_paid_from_savings_is_not_reversed_on_the_loan_alone(active
     active_loan.refresh_from_db()
     assert active_loan.outstanding == 49_850_000
     assert balance(active_loan.household) == 50_000
+
+
+def test_a_key_whose_companion_the_loan_ledger_holds_pays_nothing(active_loan, staff_a):
+    """A cash payment posted under the companion key: the loan service would replay it, and the
+    savings would pay for a payment made in cash."""
+    from loans import services as loan_services
+
+    deposit(active_loan.household, 200_000, D(2021, 1, 20))
+    k = key()
+    loan_services.loan_pay_interest(
+        loan=active_loan,
+        amount=50_000,
+        value_date=D(2021, 2, 1),
+        user=staff_a,
+        idempotency_key=companion_key(k, ":interest"),
+    )
+    with refused("already used for another entry"):
+        services.savings_pay_loan(
+            loan=active_loan, interest=50_000, value_date=D(2021, 2, 1), user=staff_a,
+            idempotency_key=k,
+        )  # fmt: skip
+    assert balance(active_loan.household) == 200_000
