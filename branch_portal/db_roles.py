@@ -13,10 +13,15 @@ from django.db import transaction
 from psycopg2 import sql
 
 # The tables the application may only read and append to, beside every pghistory event table:
-# the ledger, the import batches its entries point at, and the log of breakdown-key changes a
+# the loan and savings ledgers, the import batches entries point at, and the log of breakdown-key changes a
 # report from a snapshot relies on. Labels, not imports: branch_portal sits below the apps that
 # define them.
-INSERT_ONLY_MODELS = ("loans.LoanTransaction", "loans.ImportBatch", "reports.DimensionChange")
+INSERT_ONLY_MODELS = (
+    "loans.LoanTransaction",
+    "loans.ImportBatch",
+    "reports.DimensionChange",
+    "savings.SavingsTransaction",
+)
 # The fee and commission rates (a new rate is a new dated row) and the fees paid in sessions.
 INSERT_ONLY_MODELS += (
     "commune_day.CommissionRate",

@@ -270,7 +270,13 @@ def _hold_office(office: Office) -> None:
 
 
 def _check_value_date(loan: Loan, value_date: dt.date, office: Office | None = None) -> None:
-    office = office or loan.office
+    check_value_date(office or loan.office, value_date)
+
+
+def check_value_date(office: Office, value_date: dt.date) -> None:
+    """The posting rules on a value date that every ledger shares (the savings ledger too):
+    not after the office's business date, not in a closed month. Holds the office row until the
+    transaction ends, so a month close waits for the posting (_hold_office)."""
     _hold_office(office)
     if value_date > office.business_date:
         raise ValidationError(
@@ -999,6 +1005,11 @@ def loan_reverse(
         raise ValidationError({"value_date": ledger.msg_reversal_before_entry()})
     if entry.is_companion:
         raise ValidationError(ledger.msg_reverse_with_payment())
+    # A payment from savings moved the savings ledger too (savings.SavingsTransaction.loan_entry,
+    # read through its reverse relation: loans does not import savings). Reversed alone, the
+    # member's savings would stay spent on a payment that no longer exists.
+    if getattr(entry, "savings_entry", None) is not None:
+        raise ValidationError(ledger.msg_paid_from_savings())
     companions = _with_companions(entry)[1:]
     credit_back = sum(ledger.credit_change(e.kind, e.amount) for e in (entry, *companions))
     if credit_back > 0 and prepaid_credit(loan) < credit_back:

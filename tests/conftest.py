@@ -173,5 +173,6 @@ def _reference_data(request):
         "borrowers.migrations.0002_seed_organisations",
         "loans.migrations.0003_seed_programmes",
         "commune_day.migrations.0003_seed_placeholder_fee_rates",
+        "savings.migrations.0003_seed_deposit_rate",
     ):
         import_module(module).seed(apps, None)
