@@ -626,6 +626,7 @@ SPECS: dict[str, Spec] = {
             "amount": "1.000",
             "idempotency_key": key(),
         },
+    ),
     # savings
     "savings:ledger": Spec(kwargs=lambda w: {"household_pk": w.household.pk}),
     "savings:deposit": Spec(
