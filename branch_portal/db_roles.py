@@ -14,8 +14,8 @@ from psycopg2 import sql
 
 # The tables the application may only read and append to, beside every pghistory event table:
 # the loan and savings ledgers, the import batches entries point at, and the log of
-# breakdown-key changes a report from a snapshot relies on. Labels, not imports: branch_portal sits below the apps that
-# define them.
+# breakdown-key changes a report from a snapshot relies on. Labels, not imports: branch_portal
+# sits below the apps that define them.
 INSERT_ONLY_MODELS = (
     "loans.LoanTransaction",
     "loans.ImportBatch",
