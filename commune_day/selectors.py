@@ -361,3 +361,12 @@ def _ledger_figures(session: TransactionSession, rows: dict[int, GroupSummary]) 
             row.ledger_interest += amount
         else:
             row.ledger_principal += amount
+
+
+def session_groups(session: TransactionSession) -> list[SavingsGroup]:
+    """The session's groups in code order, with what their sheet prints."""
+    return list(
+        session.groups.select_related(
+            "office", "village__commune", "chapter__organisation"
+        ).order_by("code")
+    )
