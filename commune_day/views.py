@@ -169,7 +169,8 @@ def sheet_pdf(request: PortalRequest, pk: int, group_pk: int):
 @login_required
 @require_POST
 def sheets_print(request: PortalRequest, pk: int):
-    session = get_session_for_user(request.user, pk)
+    # It makes a run (a row): staff and managers print, an auditor downloads a group's PDF.
+    session = get_session_for_user(request.user, pk, write=True)
     run = printing.sheet_print_request(session=session, user=request.user)
     return redirect("sessions:print_detail", pk=session.pk, run_pk=run.pk)
 
