@@ -393,6 +393,55 @@ def _new_household(w):
     }
 
 
+def _session(w):
+    """Office A's transaction session of 10/06/2021 (leader staff_a, controller manager_a, a
+    teller), with a done print of its sheets; made once per world."""
+    if getattr(w, "session", None) is None:
+        from commune_day import services as day
+        from commune_day.models import SheetPrintRun
+
+        from .factories import MembershipFactory, UserFactory
+
+        teller = UserFactory(username="teller_a")
+        MembershipFactory(user=teller, office=w.office_a, role="staff")
+        commune = w.household.village.commune
+        w.session = day.session_open(
+            office=w.office_a, commune=commune, leader=w.users["staff_a"],
+            controller=w.users["manager_a"], teller=teller, user=w.users["staff_a"],
+        )  # fmt: skip
+        w.print_run = SheetPrintRun.objects.create(
+            session=w.session, requested_by=w.users["staff_a"], status="done", progress=100,
+            pdf=b"%PDF-1.7", pdf_pages=1,
+        )  # fmt: skip
+    return w.session
+
+
+def _session_kwargs(w):
+    return {"pk": _session(w).pk}
+
+
+def _sheet_kwargs(w):
+    return {"pk": _session(w).pk, "group_pk": w.household.group_id}
+
+
+def _print_kwargs(w):
+    return {"pk": _session(w).pk, "run_pk": w.print_run.pk}
+
+
+def _close_session(w):
+    from commune_day import services as day
+
+    day.session_close(session=_session(w), cash_counted=0, explanation="", user=w.users["staff_a"])
+
+
+def cross_open(client, world, spec, url, payload, who):
+    """Opening a session in a commune of office A: the commune is not one of theirs."""
+    assert client.get(url).status_code == 200, who
+    response = client.post(url, payload)
+    assert response.status_code == 400, who
+    assert "commune" in response.context["form"].errors, who
+
+
 SPECS: dict[str, Spec] = {
     "home": Spec(cross=cross_home),
     # households
@@ -648,6 +697,47 @@ SPECS: dict[str, Spec] = {
         writes="write",
         prepare=_deposit_first,
         payload=lambda w: _posting(w, interest="10.000", principal="20.000"),
+    ),
+    # transaction sessions
+    "sessions:list": Spec(
+        prepare=_session,
+        cross=cross_list(lambda w: reverse("sessions:detail", args=[_session(w).pk]) + '"'),
+    ),
+    "sessions:open": Spec(
+        get=WRITE_FORM,
+        writes="write",
+        payload=lambda w: {
+            "commune": w.household.village.commune_id,
+            "date": "2021-06-20",
+            "leader": w.users["staff_a"].pk,
+        },
+        cross=cross_open,
+    ),
+    "sessions:detail": Spec(kwargs=_session_kwargs),
+    "sessions:team": Spec(
+        kwargs=_session_kwargs,
+        get=WRITE_FORM,
+        writes="write",
+        payload=lambda w: {"controller": w.session.teller_id, "teller": w.session.controller_id},
+    ),
+    "sessions:sheet": Spec(kwargs=_sheet_kwargs),
+    "sessions:sheet_pdf": Spec(kwargs=_sheet_kwargs),
+    "sessions:print": Spec(kwargs=_session_kwargs, get=POST_ONLY, writes="write"),
+    "sessions:print_detail": Spec(kwargs=_print_kwargs),
+    "sessions:print_progress": Spec(kwargs=_print_kwargs),
+    "sessions:print_download": Spec(kwargs=_print_kwargs),
+    "sessions:close": Spec(
+        kwargs=_session_kwargs,
+        get=WRITE_FORM,
+        writes="write",
+        payload=lambda w: {"cash_counted": "0", "explanation": ""},
+    ),
+    "sessions:countersign": Spec(
+        kwargs=_session_kwargs,
+        get=WRITE_FORM,
+        writes="write",
+        writer="manager_a",
+        prepare=_close_session,
     ),
 }
 
