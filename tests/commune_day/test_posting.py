@@ -1,0 +1,220 @@
+"""Posting a group's sheet on the day: all lines or none, every bad line reported, once."""
+
+import datetime as dt
+import threading
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from commune_day.models import SheetPosting, TransactionSession
+from commune_day.posting import LineError, SheetRefused, post_collection_sheet
+from loans import services as loan_services
+from loans.models import Loan, LoanTransaction
+from loans.selectors import interest_due_on, ledger_mismatches
+
+from ..conftest import key
+from ..factories import HouseholdFactory
+
+pytestmark = pytest.mark.django_db
+
+DAY = dt.date(2021, 6, 15)
+
+
+def make_loan(household, *, amount=20_000_000, manager, staff, hn):
+    loan = loan_services.loan_apply(
+        household=household, programme=hn, amount=amount, term_months=36,
+        applied_on=dt.date(2021, 1, 5), user=staff, group=household.group,
+    )  # fmt: skip
+    loan_services.loan_approve(loan=loan, user=manager, approved_on=dt.date(2021, 1, 10))
+    loan_services.loan_disburse(
+        loan=loan, amount=amount, value_date=dt.date(2021, 1, 15), user=staff,
+        idempotency_key=key(),
+    )  # fmt: skip
+    loan.refresh_from_db()
+    return loan
+
+
+@pytest.fixture
+def sheet(household_a, manager_a, staff_a, hn):
+    """A group of three members, each with a 20 M loan disbursed on 15/01/2021, and the open
+    session of its commune on 15/06/2021 (the business date)."""
+    group = household_a.group
+    members = [household_a] + [
+        HouseholdFactory(group=group, full_name=name) for name in ("Lê Thị Mai", "Đỗ Văn Nam")
+    ]
+    loans = [make_loan(h, manager=manager_a, staff=staff_a, hn=hn) for h in members]
+    session = TransactionSession.objects.create(
+        office=group.office, commune=group.village.commune, date=DAY, leader=staff_a,
+        opened_by=staff_a,
+    )  # fmt: skip
+    session.groups.add(group)
+    return session, group, loans
+
+
+def due(loan) -> int:
+    return interest_due_on(Loan.objects.get(pk=loan.pk), DAY).payable
+
+
+def test_a_sheet_posts_every_line_and_its_totals(sheet, staff_a):
+    session, group, loans = sheet
+    interest = [due(loan) for loan in loans]
+    lines = [
+        {"loan_number": loan.number, "interest": i, "principal": 1_000_000, "receipt": f"BL{n}"}
+        for n, (loan, i) in enumerate(zip(loans, interest, strict=True))
+    ]
+    posting = post_collection_sheet(
+        session=session, group=group, lines=lines, user=staff_a, idempotency_key="k1"
+    )
+    assert (posting.lines, posting.interest, posting.principal) == (3, sum(interest), 3_000_000)
+    assert all(due(loan) == 0 for loan in loans)
+    assert [Loan.objects.get(pk=loan.pk).outstanding for loan in loans] == [19_000_000] * 3
+    entry = LoanTransaction.objects.get(
+        idempotency_key=f"s{session.pk}:g{group.pk}:{loans[0].pk}:interest"
+    )
+    assert (entry.reference, entry.value_date, entry.posted_by) == ("BL0", DAY, staff_a)
+    assert ledger_mismatches() == []
+
+
+def test_a_sheet_with_one_bad_line_posts_nothing_and_reports_that_line(sheet, staff_a):
+    session, group, loans = sheet
+    lines = [
+        {"loan_number": loans[0].number, "interest": due(loans[0])},
+        {"loan_number": loans[1].number, "interest": due(loans[1]) + 1},  # above the due
+        {"loan_number": loans[2].number, "principal": 2_000_000},
+    ]
+    with pytest.raises(SheetRefused) as refused:
+        post_collection_sheet(
+            session=session, group=group, lines=lines, user=staff_a, idempotency_key=key()
+        )
+    assert [(e.line, e.column) for e in refused.value.errors] == [(2, "interest")]
+    assert not SheetPosting.objects.exists()
+    assert not LoanTransaction.objects.filter(idempotency_key__startswith="s").exists()
+    assert [Loan.objects.get(pk=loan.pk).outstanding for loan in loans] == [20_000_000] * 3
+
+
+def test_overpayment_negative_non_integer_another_group_and_duplicate_are_each_on_their_line(
+    sheet, staff_a, manager_a, hn
+):
+    session, group, loans = sheet
+    elsewhere = make_loan(HouseholdFactory(group__village__commune__office=group.office),
+                          manager=manager_a, staff=staff_a, hn=hn)  # fmt: skip
+    lines = [
+        {"loan_number": loans[0].number, "principal": 20_000_001},
+        {"loan_number": loans[1].number, "interest": -5},
+        {"loan_number": loans[2].number, "principal": "1000", "interest": 1.5},
+        {"loan_number": elsewhere.number, "interest": 1000},
+        {"loan_number": loans[0].number, "interest": 1000},
+        {"loan_number": "NO-SUCH", "principal": 1},
+    ]
+    with pytest.raises(SheetRefused) as refused:
+        post_collection_sheet(
+            session=session, group=group, lines=lines, user=staff_a, idempotency_key=key()
+        )
+    errors = refused.value.errors
+    assert [(e.line, e.column) for e in errors] == [
+        (1, "principal"),
+        (2, "interest"),
+        (3, "interest"),
+        (3, "principal"),
+        (4, "loan_number"),
+        (5, "loan_number"),
+        (6, "loan_number"),
+    ]
+    assert "20.000.000" in errors[0].message  # what may be repaid at most
+    assert "line 5: loan_number:" in str(refused.value)
+    assert not SheetPosting.objects.exists()
+    assert LoanTransaction.objects.filter(kind="principal_repayment").count() == 0
+
+
+def test_a_closing_session_takes_no_sheet(sheet, staff_a, manager_a, auditor_a):
+    session, group, loans = sheet
+    TransactionSession.objects.filter(pk=session.pk).update(
+        status="closing", controller=manager_a, teller=auditor_a, cash_expected=0,
+        cash_counted=0, closed_by=staff_a, closed_at=timezone.now(),
+    )  # fmt: skip
+    with pytest.raises(SheetRefused) as refused:
+        post_collection_sheet(
+            session=session, group=group, user=staff_a, idempotency_key=key(),
+            lines=[{"loan_number": loans[0].number, "principal": 1000}],
+        )  # fmt: skip
+    assert refused.value.errors[0][:2] == (0, "session")
+    assert not LoanTransaction.objects.filter(kind="principal_repayment").exists()
+
+
+def test_resubmitting_the_same_key_posts_once_and_another_key_is_refused(sheet, staff_a):
+    session, group, loans = sheet
+    lines = [{"loan_number": loans[0].number, "principal": 1_000_000}]
+    first = post_collection_sheet(
+        session=session, group=group, lines=lines, user=staff_a, idempotency_key="same"
+    )
+    again = post_collection_sheet(
+        session=session, group=group, lines=lines, user=staff_a, idempotency_key="same"
+    )
+    assert again.pk == first.pk
+    with pytest.raises(SheetRefused) as refused:
+        post_collection_sheet(
+            session=session, group=group, lines=lines, user=staff_a, idempotency_key="other"
+        )
+    assert refused.value.errors[0].column == "sheet"
+    assert Loan.objects.get(pk=loans[0].pk).outstanding == 19_000_000
+
+
+def test_a_large_posting_held_by_the_policy_is_refused_on_its_line(sheet, staff_a):
+    """The policy holds back-dated entries: a sheet of a session dated long before the business
+    date asks the clerk to post that loan from its page (submitted for approval)."""
+    from loans.models import FourEyesPolicy
+
+    session, group, loans = sheet
+    FourEyesPolicy.objects.filter(office=group.office).update(backdated=True, backdated_days=0)
+    group.office.__class__.objects.filter(pk=group.office_id).update(
+        business_date=dt.date(2021, 6, 20)
+    )
+    with pytest.raises(SheetRefused) as refused:
+        post_collection_sheet(
+            session=session, group=group, user=staff_a, idempotency_key=key(),
+            lines=[{"loan_number": loans[0].number, "principal": 1000}],
+        )  # fmt: skip
+    (error,) = refused.value.errors
+    assert (error.line, error.column) == (1, "principal")
+    assert "approval" in error.message
+
+
+def test_line_error_reads_as_the_command_prints_it():
+    assert str(LineError(3, "interest", "Too much.")) == "line 3: interest: Too much."
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("same_key", [True, False])
+def test_two_tellers_posting_one_sheet_at_once_post_it_once(sheet, staff_a, same_key):
+    session, group, loans = sheet
+    lines = [{"loan_number": loan.number, "principal": 1_000_000} for loan in loans]
+    barrier = threading.Barrier(2)
+    outcomes: list = []
+
+    def teller(i):
+        try:
+            barrier.wait()
+            posting = post_collection_sheet(
+                session=TransactionSession(pk=session.pk), group=group, lines=lines,
+                user=staff_a, idempotency_key="same" if same_key else f"teller{i}",
+            )  # fmt: skip
+            outcomes.append(posting.pk)
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=teller, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    posting = SheetPosting.objects.get()
+    if same_key:
+        assert outcomes == [posting.pk, posting.pk]
+    else:
+        assert sorted(outcomes, key=lambda o: isinstance(o, Exception))[0] == posting.pk
+        assert isinstance(outcomes[0 if outcomes[1] == posting.pk else 1], SheetRefused)
+    assert [Loan.objects.get(pk=loan.pk).outstanding for loan in loans] == [19_000_000] * 3
+    assert ledger_mismatches() == []
