@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
 from django.utils.translation import gettext as _
 
 from borrowers.models import SavingsGroup
@@ -414,4 +415,63 @@ def post_collection_sheet(
         user=user,
         idempotency_key=idempotency_key,
         post_line=_post_collection_line,
+    )
+
+
+# --- disbursements -------------------------------------------------------------------------------
+
+
+def loans_to_disburse(group_ids: Iterable[int]):
+    """The groups' approved loans still to be paid out (approved and not disbursed, or active
+    with a tranche left), by group and number: the session's disbursement list."""
+    return (
+        Loan.objects.filter(group_id__in=list(group_ids))
+        .filter(
+            Q(status=Loan.Status.APPROVED)
+            | Q(status=Loan.Status.ACTIVE, disbursed__lt=F("approved_amount"))
+        )
+        .select_related("household", "programme", "group")
+        .annotate(to_disburse=F("approved_amount") - F("disbursed"))
+        .order_by("group__code", "number")
+    )
+
+
+def _post_disbursement_line(sheet: _Sheet, loan: Loan, line: DisbursementLine, number: int):
+    if line.amount and _post_column(
+        sheet.errors,
+        number,
+        "amount",
+        lambda: loan_services.loan_disburse(
+            loan=loan,
+            amount=line.amount,
+            value_date=sheet.session.date,
+            user=sheet.user,
+            idempotency_key=line_key(sheet.session, sheet.group, loan, "disbursement"),
+            reference=line.receipt,
+        ),
+    ):
+        return {"disbursed": line.amount}
+    return {"disbursed": 0}
+
+
+def post_disbursements(
+    *,
+    session: TransactionSession,
+    group: SavingsGroup,
+    lines: Iterable[Mapping[str, Any] | DisbursementLine],
+    user,
+    idempotency_key: str,
+) -> SheetPosting:
+    """Pay out a group's approved loans in the session ({loan_number, amount, receipt} per
+    line): every line or none, as a collection sheet. A disbursement the four-eyes policy holds
+    (above its bound) is refused on its line: it is submitted from the loan's page."""
+    return _post_sheet(
+        session=session,
+        group=group,
+        kind=Kind.DISBURSEMENT,
+        raw_lines=lines,
+        line_class=DisbursementLine,
+        user=user,
+        idempotency_key=idempotency_key,
+        post_line=_post_disbursement_line,
     )

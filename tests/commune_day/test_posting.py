@@ -8,7 +8,13 @@ from django.db import connection
 from django.utils import timezone
 
 from commune_day.models import SheetPosting, TransactionSession
-from commune_day.posting import LineError, SheetRefused, post_collection_sheet
+from commune_day.posting import (
+    LineError,
+    SheetRefused,
+    loans_to_disburse,
+    post_collection_sheet,
+    post_disbursements,
+)
 from loans import services as loan_services
 from loans.models import Loan, LoanTransaction
 from loans.selectors import interest_due_on, ledger_mismatches
@@ -218,3 +224,70 @@ def test_two_tellers_posting_one_sheet_at_once_post_it_once(sheet, staff_a, same
         assert isinstance(outcomes[0 if outcomes[1] == posting.pk else 1], SheetRefused)
     assert [Loan.objects.get(pk=loan.pk).outstanding for loan in loans] == [19_000_000] * 3
     assert ledger_mismatches() == []
+
+
+# --- disbursements on the day --------------------------------------------------------------------
+
+
+@pytest.fixture
+def approved(sheet, manager_a, staff_a, hn):
+    """Two approved loans of the sheet's group waiting to be paid out."""
+    session, group, loans = sheet
+    waiting = []
+    for name, amount in (("Phạm Văn Đức", 30_000_000), ("Hoàng Thị Lan", 10_000_000)):
+        loan = loan_services.loan_apply(
+            household=HouseholdFactory(group=group, full_name=name), programme=hn,
+            amount=amount, term_months=24, applied_on=dt.date(2021, 6, 1), user=staff_a,
+            group=group,
+        )  # fmt: skip
+        waiting.append(loan_services.loan_approve(loan=loan, user=manager_a))
+    return waiting
+
+
+def test_the_session_lists_the_loans_to_pay_out_and_posts_them_at_once(sheet, approved, staff_a):
+    session, group, _loans = sheet
+    listed = list(loans_to_disburse([group.pk]))
+    assert [(loan.pk, loan.to_disburse) for loan in listed] == [
+        (approved[0].pk, 30_000_000),
+        (approved[1].pk, 10_000_000),
+    ]
+    posting = post_disbursements(
+        session=session, group=group, user=staff_a, idempotency_key=key(),
+        lines=[{"loan_number": loan.number, "amount": loan.to_disburse, "receipt": "PC01"}
+               for loan in listed],
+    )  # fmt: skip
+    assert (posting.kind, posting.lines, posting.disbursed) == ("disbursement", 2, 40_000_000)
+    assert [Loan.objects.get(pk=loan.pk).status for loan in approved] == ["active"] * 2
+    assert not loans_to_disburse([group.pk]).exists()
+    assert ledger_mismatches() == []
+
+
+def test_a_disbursement_above_the_approved_amount_pays_out_nothing(sheet, approved, staff_a):
+    session, group, _loans = sheet
+    with pytest.raises(SheetRefused) as refused:
+        post_disbursements(
+            session=session, group=group, user=staff_a, idempotency_key=key(),
+            lines=[{"loan_number": approved[0].number, "amount": 30_000_000},
+                   {"loan_number": approved[1].number, "amount": 10_000_001}],
+        )  # fmt: skip
+    assert [(e.line, e.column) for e in refused.value.errors] == [(2, "amount")]
+    assert not LoanTransaction.objects.filter(loan__in=approved).exists()
+
+
+def test_a_disbursement_the_policy_holds_is_refused_on_its_line(sheet, approved, staff_a):
+    from loans.models import FourEyesPolicy
+
+    session, group, _loans = sheet
+    FourEyesPolicy.objects.filter(office=group.office).update(
+        large_disbursement=True, disbursement_above=20_000_000
+    )
+    with pytest.raises(SheetRefused) as refused:
+        post_disbursements(
+            session=session, group=group, user=staff_a, idempotency_key=key(),
+            lines=[{"loan_number": approved[0].number, "amount": 30_000_000},
+                   {"loan_number": approved[1].number, "amount": 10_000_000}],
+        )  # fmt: skip
+    (error,) = refused.value.errors
+    assert (error.line, error.column) == (1, "amount")
+    assert "20.000.000" in error.message and "approval" in error.message
+    assert not LoanTransaction.objects.filter(loan__in=approved).exists()
