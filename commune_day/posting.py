@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils.translation import gettext as _
 
@@ -30,6 +30,7 @@ from loans.models import Loan
 from loans.money import MAX_AMOUNT
 
 from .models import SheetPosting, TransactionSession
+from .services import session_require_open
 
 Kind = SheetPosting.Kind
 
@@ -198,14 +199,6 @@ def _loans_of_lines(group: SavingsGroup, lines: list, errors: list[LineError]) -
 # --- the sheet -----------------------------------------------------------------------------------
 
 
-def _share_lock(session: TransactionSession) -> TransactionSession:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT 1 FROM commune_day_transactionsession WHERE id = %s FOR SHARE", [session.pk]
-        )
-    return TransactionSession.objects.select_related("office", "commune").get(pk=session.pk)
-
-
 def _replayed(key: str, session: TransactionSession, group: SavingsGroup, kind: str):
     """The sheet already posted under this key (a double submit), if any."""
     posting = SheetPosting.objects.filter(idempotency_key=key).first()
@@ -236,27 +229,27 @@ def _already_posted(session, group, kind) -> SheetRefused:
     )
 
 
-def _check_sheet(session: TransactionSession, group: SavingsGroup, user) -> None:
-    errors = []
-    if not session.is_open:
-        errors.append(
-            LineError(
-                SHEET,
-                "session",
-                _("The session of %(s)s is %(status)s: it takes no more postings.")
-                % {"s": session, "status": session.get_status_display().lower()},
-            )
+def _open_session(session: TransactionSession, group: SavingsGroup, user) -> TransactionSession:
+    """The session, locked until the sheet commits (its closing waits for the sheet, or the
+    sheet sees it closed), open, and serving the group."""
+    try:
+        session = session_require_open(session)
+    except ValidationError as exc:
+        raise SheetRefused([LineError(SHEET, "session", _refusal(exc))]) from exc
+    if not session.groups.filter(pk=group.pk).exists():
+        raise SheetRefused(
+            [
+                LineError(
+                    SHEET,
+                    "group",
+                    _("Group %(g)s is not served by the session of %(s)s.")
+                    % {"g": group.code, "s": session},
+                )
+            ]
         )
-    if group.office_id != session.office_id or group.village.commune_id != session.commune_id:
-        errors.append(
-            LineError(
-                SHEET, "group", _("Group %(g)s is not of this session's commune.") % {"g": group}
-            )
-        )
-    if errors:
-        raise SheetRefused(errors)
     if not can_write(user, session.office):
         raise PermissionDenied(_("Only the office's staff post sheets."))
+    return session
 
 
 def _claim(session, group, kind: str, key: str, user) -> SheetPosting | None:
@@ -321,12 +314,10 @@ def _post_sheet(
     if not idempotency_key or len(idempotency_key) > 100:
         raise SheetRefused([LineError(SHEET, "key", _("The sheet needs a key (at most 100)."))])
     with transaction.atomic():
-        session = _share_lock(session)
         replayed = _replayed(idempotency_key, session, group, kind)
         if replayed is not None:
             return replayed
-        group = SavingsGroup.objects.select_related("village").get(pk=group.pk)
-        _check_sheet(session, group, user)
+        session = _open_session(session, group, user)
         posting = _claim(session, group, kind, idempotency_key, user)
         if posting is None:
             return SheetPosting.objects.get(idempotency_key=idempotency_key)

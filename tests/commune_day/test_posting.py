@@ -1,9 +1,12 @@
 """Posting a group's sheet on the day: all lines or none, every bad line reported, once."""
 
 import datetime as dt
+import io
+import json
 import threading
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -291,3 +294,67 @@ def test_a_disbursement_the_policy_holds_is_refused_on_its_line(sheet, approved,
     assert (error.line, error.column) == (1, "amount")
     assert "20.000.000" in error.message and "approval" in error.message
     assert not LoanTransaction.objects.filter(loan__in=approved).exists()
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def _file(tmp_path, data) -> str:
+    path = tmp_path / "sheet.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return str(path)
+
+
+def _command(path, group, user="staff_a", day="2021-06-15"):
+    out, err = io.StringIO(), io.StringIO()
+    call_command(
+        "post_collection_sheet", office=group.office.code, group=group.code, date=day,
+        user=user, file=path, stdout=out, stderr=err,
+    )  # fmt: skip
+    return out.getvalue(), err.getvalue()
+
+
+def test_the_command_opens_the_day_s_session_and_posts_the_file(sheet, staff_a, tmp_path):
+    _session, group, loans = sheet
+    TransactionSession.objects.all().delete()
+    lines = [{"loan_number": loan.number, "interest": 0, "principal": 500_000} for loan in loans]
+    out, err = _command(_file(tmp_path, {"key": "file-1", "lines": lines}), group)
+    session = TransactionSession.objects.get()
+    assert (session.date, session.leader, session.status) == (DAY, staff_a, "open")
+    assert "3 line(s)" in out and "1.500.000" in out and err == ""
+    assert [Loan.objects.get(pk=loan.pk).outstanding for loan in loans] == [19_500_000] * 3
+    _command(_file(tmp_path, {"key": "file-1", "lines": lines}), group)  # posted once
+    assert Loan.objects.get(pk=loans[0].pk).outstanding == 19_500_000
+
+
+def test_the_command_prints_each_bad_line_and_posts_nothing(sheet, tmp_path):
+    _session, group, loans = sheet
+    lines = [
+        {"loan_number": loans[0].number, "principal": 500_000},
+        {"loan_number": loans[1].number, "principal": -1},
+        {"loan_number": loans[2].number, "interest": 10**9},
+    ]
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="posted nothing"):
+        call_command(
+            "post_collection_sheet", office=group.office.code, group=group.code,
+            date="2021-06-15", user="staff_a", file=_file(tmp_path, {"key": "k", "lines": lines}),
+            stderr=err,
+        )  # fmt: skip
+    printed = err.getvalue().splitlines()
+    assert printed[0] == "line 2: principal: The amount may not be negative."
+    assert printed[1].startswith("line 3: interest: ")
+    assert len(printed) == 2
+    assert not SheetPosting.objects.exists()
+    assert Loan.objects.get(pk=loans[0].pk).outstanding == 20_000_000
+
+
+def test_the_command_refuses_a_file_that_is_not_a_sheet(sheet, tmp_path):
+    _session, group, _loans = sheet
+    for data, message in (([], "key"), ({"lines": []}, "key"), ({"key": "k"}, "lines")):
+        with pytest.raises(CommandError, match=message):
+            _command(_file(tmp_path, data), group)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{", encoding="utf-8")
+    with pytest.raises(CommandError, match="not JSON"):
+        _command(str(bad), group)

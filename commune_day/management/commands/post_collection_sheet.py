@@ -70,6 +70,8 @@ class Command(BaseCommand):
         parser.add_argument("--file", required=True, help="The sheet, as JSON.")
 
     def handle(self, *args, office, group, date, user, file, **options):
+        if isinstance(date, str):  # call_command(date="…") does not apply the type
+            date = _date(date)
         target = Office.objects.filter(code=office).first()
         if target is None:
             raise CommandError(_("No office %(o)r.") % {"o": office})
