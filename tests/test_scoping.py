@@ -341,6 +341,24 @@ def _new_household(w):
     }
 
 
+def _day_session(w):
+    """The open session of the household's commune on the business date (staff_a leads it)."""
+    from commune_day.models import TransactionSession
+
+    group = w.household.group
+    session, _created = TransactionSession.objects.get_or_create(
+        commune_id=group.village.commune_id,
+        date=w.office_a.business_date,
+        defaults={
+            "office": w.office_a,
+            "leader": w.users["staff_a"],
+            "opened_by": w.users["staff_a"],
+        },
+    )
+    session.groups.add(group)
+    return session
+
+
 SPECS: dict[str, Spec] = {
     "home": Spec(cross=cross_home),
     # households
@@ -542,6 +560,29 @@ SPECS: dict[str, Spec] = {
     "reports:download": Spec(kwargs=lambda w: {"pk": w.run.pk, "fmt": "pdf"}),
     "reports:household_history": Spec(kwargs=lambda w: {"pk": w.household.pk}),
     "reports:audit": Spec(cross=cross_audit),
+    # the commune day's postings (commune_day.posting)
+    "sessions:enter_sheet": Spec(
+        kwargs=lambda w: {"pk": _day_session(w).pk, "group_pk": w.household.group_id},
+        get=WRITE_FORM,
+        writes="write",
+        payload=lambda w: {
+            "idempotency_key": key(),
+            "l1-loan_number": w.loan.number,
+            "l1-principal": "1.000.000",
+            "l1-receipt": "BL 0001",
+        },
+    ),
+    "sessions:disburse": Spec(
+        kwargs=lambda w: {"pk": _day_session(w).pk, "group_pk": w.household.group_id},
+        get=WRITE_FORM,
+        writes="write",
+        payload=lambda w: {
+            "idempotency_key": key(),
+            "l1-loan_number": w.approved.number,
+            "l1-amount": "10.000.000",
+        },
+    ),
+    "sessions:disbursements": Spec(kwargs=lambda w: {"pk": _day_session(w).pk}),
 }
 
 

@@ -3,13 +3,16 @@
 import datetime as dt
 import io
 import json
+import re
 import threading
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
+from branch_portal.templatetags.money import group_thousands
 from commune_day.models import SheetPosting, TransactionSession
 from commune_day.posting import (
     LineError,
@@ -19,6 +22,7 @@ from commune_day.posting import (
     post_disbursements,
 )
 from loans import services as loan_services
+from loans.forms import parse_vnd
 from loans.models import Loan, LoanTransaction
 from loans.selectors import interest_due_on, ledger_mismatches
 
@@ -358,3 +362,74 @@ def test_the_command_refuses_a_file_that_is_not_a_sheet(sheet, tmp_path):
     bad.write_text("{", encoding="utf-8")
     with pytest.raises(CommandError, match="not JSON"):
         _command(str(bad), group)
+
+
+# --- the screens ---------------------------------------------------------------------------------
+
+
+def _enter_url(session, group):
+    return reverse("sessions:enter_sheet", args=[session.pk, group.pk])
+
+
+def _form(response) -> dict:
+    """The rendered form's fields as the browser would send them."""
+    html = response.content.decode()
+    fields = dict(re.findall(r'name="(l\d+-[a-z_]+|idempotency_key)" value="([^"]*)"', html))
+    return fields
+
+
+def test_the_entry_screen_is_prefilled_with_what_is_due_and_posts(client, sheet, staff_a):
+    session, group, loans = sheet
+    client.force_login(staff_a)
+    response = client.get(_enter_url(session, group))
+    assert response.status_code == 200
+    data = _form(response)
+    assert data["l1-interest"] == group_thousands(due(loans[0]))
+    assert data["l1-savings"] == ""
+    assert 'src="/static/commune_day/sheet.js"' in response.content.decode()
+    posted = client.post(_enter_url(session, group), data)
+    assert posted.status_code == 302
+    assert all(due(loan) == 0 for loan in loans)
+    again = client.post(_enter_url(session, group), data)  # a double submit posts once
+    assert again.status_code == 302
+    assert SheetPosting.objects.get().interest == sum(
+        parse_vnd(data[f"l{n}-interest"]) for n in (1, 2, 3)
+    )
+
+
+def test_a_refused_sheet_re_renders_as_typed_with_the_message_in_its_row(client, sheet, staff_a):
+    session, group, loans = sheet
+    client.force_login(staff_a)
+    data = _form(client.get(_enter_url(session, group)))
+    data["l2-principal"] = "99.000.000"
+    data["l3-interest"] = "1,5"
+    data["l3-receipt"] = "BL-17"
+    response = client.post(_enter_url(session, group), data)
+    assert response.status_code == 400
+    rows = response.context["rows"]
+    assert [(e.line, e.column) for row in rows for e in row.errors] == [
+        (2, "principal"),
+        (3, "interest"),
+    ]
+    assert "thập phân" in rows[2].errors[0].message  # the parser's own message (vi)
+    html = response.content.decode()
+    assert 'value="99.000.000"' in html and 'value="BL-17"' in html
+    assert not SheetPosting.objects.exists()
+    assert not LoanTransaction.objects.filter(idempotency_key__startswith="s").exists()
+
+
+def test_the_disbursement_screen_and_the_printable_list(client, sheet, approved, staff_a):
+    session, group, _loans = sheet
+    client.force_login(staff_a)
+    listing = client.get(reverse("sessions:disbursements", args=[session.pk]))
+    assert listing.status_code == 200
+    assert approved[0].number in listing.content.decode()
+    url = reverse("sessions:disburse", args=[session.pk, group.pk])
+    data = _form(client.get(url))
+    assert data["l1-amount"] == "30.000.000"
+    assert client.post(url, data).status_code == 302
+    assert Loan.objects.get(pk=approved[0].pk).disbursed == 30_000_000
+    assert (
+        approved[0].number
+        not in client.get(reverse("sessions:disbursements", args=[session.pk])).content.decode()
+    )
