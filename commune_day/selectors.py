@@ -36,11 +36,16 @@ from .models import TransactionSession
 __all__ = [
     "SHEET_COLUMNS",
     "CollectionSheet",
+    "GroupSummary",
+    "SessionSummary",
     "SheetLine",
     "collection_sheet",
     "collection_sheets",
     "get_session_for_user",
+    "fees_paid_in",
+    "get_session_group",
     "savings_balances_on",
+    "session_summary",
     "sessions_for_user",
 ]
 
@@ -216,3 +221,143 @@ def get_session_group(session: TransactionSession, group_pk: int) -> SavingsGrou
     if group is None:
         raise Http404
     return group
+
+
+# --- the session's summary ---------------------------------------------------------------------
+
+
+def fees_paid_in(session: TransactionSession) -> int:
+    """The fees and commissions paid in cash at the session (none until the fees part pays
+    them through the session)."""
+    return 0
+
+
+@dataclass
+class GroupSummary:
+    """What one group handed in and was paid at the session, against what its sheet said."""
+
+    group: SavingsGroup
+    posted: bool = False
+    interest: int = 0
+    principal: int = 0
+    savings_deposited: int = 0
+    savings_for_interest: int = 0
+    savings_for_principal: int = 0
+    disbursed: int = 0
+    # From the ledger: the session's entries (keyed s{session}:g{group}:…) as posted.
+    ledger_interest: int = 0
+    ledger_principal: int = 0
+    interest_unpaid: int = 0
+    principal_unpaid: int = 0
+
+    @property
+    def cash_in(self) -> int:
+        return self.interest + self.principal + self.savings_deposited
+
+    @property
+    def interest_collected(self) -> int:
+        return self.interest + self.savings_for_interest
+
+    @property
+    def principal_collected(self) -> int:
+        return self.principal + self.savings_for_principal
+
+    @property
+    def ledger_agrees(self) -> bool:
+        return (self.ledger_interest, self.ledger_principal) == (
+            self.interest_collected,
+            self.principal_collected,
+        )
+
+
+SUMMED = (
+    "interest",
+    "principal",
+    "savings_deposited",
+    "savings_for_interest",
+    "savings_for_principal",
+    "disbursed",
+    "ledger_interest",
+    "ledger_principal",
+    "interest_unpaid",
+    "principal_unpaid",
+)
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    session: TransactionSession
+    groups: list[GroupSummary]
+    totals: dict[str, int]
+    fees_paid: int
+
+    @property
+    def cash_in(self) -> int:
+        return self.totals["interest"] + self.totals["principal"] + self.totals["savings_deposited"]
+
+    @property
+    def cash_expected(self) -> int:
+        """The cash the postings say the team holds: what came in, less what was paid out."""
+        return self.cash_in - self.totals["disbursed"] - self.fees_paid
+
+
+def session_key_prefix(session: TransactionSession, group: SavingsGroup) -> str:
+    """The prefix of the ledger keys of a sheet posted in the session (SheetPosting's lines)."""
+    return f"s{session.pk}:g{group.pk}:"
+
+
+def session_summary(session: TransactionSession) -> SessionSummary:
+    """Collected by kind per group and in total (the posted sheets, and the ledger's own entries
+    of the session to check them by), disbursed, fees paid, and what remains unpaid.
+
+    Unpaid interest is the interest still due to the session date after its postings; unpaid
+    principal is the sheet's principal due (balances at the start of the day) less the principal
+    the session collected (in cash or from savings), never below nought."""
+    groups = list(session.groups.select_related("chapter__organisation").order_by("code"))
+    rows = {group.pk: GroupSummary(group=group) for group in groups}
+    for posting in session.postings.all():
+        row = rows.get(posting.group_id)
+        if row is None:
+            continue
+        if posting.kind == posting.Kind.COLLECTION:
+            row.posted = True
+        for name in SUMMED[:6]:
+            setattr(row, name, getattr(row, name) + getattr(posting, name))
+    _ledger_figures(session, rows)
+    for sheet in collection_sheets(groups, session.date):
+        row = rows[sheet.group.pk]
+        row.interest_unpaid = sheet.totals["interest_due"]
+        row.principal_unpaid = max(0, sheet.totals["principal_due"] - row.principal_collected)
+    totals = {name: sum(getattr(row, name) for row in rows.values()) for name in SUMMED}
+    return SessionSummary(
+        session=session, groups=list(rows.values()), totals=totals, fees_paid=fees_paid_in(session)
+    )
+
+
+def _ledger_figures(session: TransactionSession, rows: dict[int, GroupSummary]) -> None:
+    """The session's interest and principal entries in the ledger, per group, net of their
+    reversals being none (a posted sheet is not reversed through the session)."""
+    from loans.models import TransactionKind as Kind
+
+    entries = (
+        LoanTransaction.objects.filter(
+            office_id=session.office_id,
+            value_date=session.date,
+            idempotency_key__startswith=f"s{session.pk}:g",
+            counted_kind__in=(Kind.INTEREST_PAYMENT, Kind.PRINCIPAL_REPAYMENT),
+        )
+        .exclude(kind=Kind.REVERSAL)
+        .values_list("idempotency_key", "counted_kind", "amount")
+    )
+    for key, kind, amount in entries:
+        try:
+            group_id = int(key.split(":", 2)[1][1:])
+        except (IndexError, ValueError):
+            continue
+        row = rows.get(group_id)
+        if row is None:
+            continue
+        if kind == Kind.INTEREST_PAYMENT:
+            row.ledger_interest += amount
+        else:
+            row.ledger_principal += amount

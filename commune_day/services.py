@@ -10,16 +10,21 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from borrowers.models import Commune, Office, OfficeMembership, SavingsGroup
 from branch_portal.roles import WRITE_ROLES
+from branch_portal.templatetags.money import group_thousands
+from loans.money import MAX_AMOUNT
 
 from .models import TransactionSession
 
 __all__ = [
     "commune_groups_on",
     "default_session_date",
+    "session_close",
+    "session_countersign",
     "session_open",
     "session_require_open",
     "session_set_team",
@@ -215,4 +220,93 @@ def session_set_team(
     session.leader = team["leader"]
     session.controller, session.teller = team["controller"], team["teller"]
     session.save(update_fields=["leader", "controller", "teller"])
+    return session
+
+
+@transaction.atomic
+def session_close(
+    *, session: TransactionSession, cash_counted: int, explanation: str, user
+) -> TransactionSession:
+    """The leader or the teller closes the session: the cash counted against what the postings
+    say (cash in − disbursed − fees paid), a difference explained. It then takes no more
+    postings and waits for the controller's countersignature."""
+    from .selectors import session_summary
+
+    session = session_require_open(session)
+    _check_opener(session.office, user)
+    if user.pk not in (session.leader_id, session.teller_id):
+        raise ValidationError(
+            _("Only the session's leader or teller may close it."), code="not_leader_or_teller"
+        )
+    if session.controller_id is None or session.teller_id is None:
+        raise ValidationError(
+            _("Name the session's controller and teller before closing it."), code="team_missing"
+        )
+    if not isinstance(cash_counted, int) or cash_counted < 0 or cash_counted > MAX_AMOUNT:
+        raise ValidationError(
+            {
+                "cash_counted": _("The cash counted must be between 0 and %(max)s đồng.")
+                % {"max": group_thousands(MAX_AMOUNT)}
+            }
+        )
+    expected = session_summary(session).cash_expected
+    explanation = explanation.strip()
+    if cash_counted != expected and not explanation:
+        raise ValidationError(
+            {
+                "explanation": _(
+                    "The cash counted (%(counted)s đồng) differs from what the postings say "
+                    "(%(expected)s đồng) by %(diff)s đồng: explain the difference."
+                )
+                % {
+                    "counted": group_thousands(cash_counted),
+                    "expected": group_thousands(expected),
+                    "diff": group_thousands(cash_counted - expected),
+                }
+            },
+            code="difference_unexplained",
+        )
+    session.cash_expected = expected
+    session.cash_counted = cash_counted
+    session.difference_explanation = explanation
+    session.status = TransactionSession.Status.CLOSING
+    session.closed_by = user
+    session.closed_at = timezone.now()
+    session.save(
+        update_fields=[
+            "cash_expected",
+            "cash_counted",
+            "difference_explanation",
+            "status",
+            "closed_by",
+            "closed_at",
+        ]
+    )
+    return session
+
+
+@transaction.atomic
+def session_countersign(*, session: TransactionSession, user) -> TransactionSession:
+    """The controller countersigns the count and the session is closed: a second person, never
+    the one who closed it (four eyes, as for the operations of loans.approvals)."""
+    session = _locked(session)
+    _check_opener(session.office, user)
+    if session.status != TransactionSession.Status.CLOSING:
+        raise ValidationError(
+            _("Only a session awaiting its countersignature can be countersigned."),
+            code="not_closing",
+        )
+    if user.pk == session.closed_by_id:
+        raise ValidationError(
+            _("You closed this session: another person must countersign it."),
+            code="same_person",
+        )
+    if user.pk != session.controller_id:
+        raise ValidationError(
+            _("Only the session's controller may countersign it."), code="not_controller"
+        )
+    session.status = TransactionSession.Status.CLOSED
+    session.countersigned_by = user
+    session.countersigned_at = timezone.now()
+    session.save(update_fields=["status", "countersigned_by", "countersigned_at"])
     return session
