@@ -16,7 +16,12 @@ from psycopg2 import sql
 # the ledger, the import batches its entries point at, and the log of breakdown-key changes a
 # report from a snapshot relies on. Labels, not imports: branch_portal sits below the apps that
 # define them.
-INSERT_ONLY_MODELS = ("loans.LoanTransaction", "loans.ImportBatch", "reports.DimensionChange")
+INSERT_ONLY_MODELS = (
+    "loans.LoanTransaction",
+    "loans.ImportBatch",
+    "reports.DimensionChange",
+    "savings.SavingsTransaction",
+)
 # Derived tables the application refreshes and then ANALYZEs (reports.snapshots): ANALYZE is the
 # owner's, or from PostgreSQL 17 on anyone's holding MAINTAIN. Before 17 the application's ANALYZE
 # is skipped with a warning and autovacuum analyzes them a little later.

@@ -270,7 +270,13 @@ def _hold_office(office: Office) -> None:
 
 
 def _check_value_date(loan: Loan, value_date: dt.date, office: Office | None = None) -> None:
-    office = office or loan.office
+    check_value_date(office or loan.office, value_date)
+
+
+def check_value_date(office: Office, value_date: dt.date) -> None:
+    """The posting rules on a value date that every ledger shares (the savings ledger too):
+    not after the office's business date, not in a closed month. Holds the office row until the
+    transaction ends, so a month close waits for the posting (_hold_office)."""
     _hold_office(office)
     if value_date > office.business_date:
         raise ValidationError(

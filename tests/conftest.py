@@ -172,5 +172,6 @@ def _reference_data(request):
     for module in (
         "borrowers.migrations.0002_seed_organisations",
         "loans.migrations.0003_seed_programmes",
+        "savings.migrations.0003_seed_deposit_rate",
     ):
         import_module(module).seed(apps, None)

@@ -3,11 +3,13 @@ from django.core.management.base import BaseCommand, CommandError
 from loans.selectors import ledger_mismatches
 from reports.models import MonthEndSnapshot
 from reports.snapshots import snapshot_mismatches
+from savings.selectors import savings_mismatches
 
 
 class Command(BaseCommand):
     help = (
-        "Prove every loan's cached balances equal what its ledger sums to, and each office's "
+        "Prove every loan's cached balances equal what its ledger sums to (and every savings "
+        "account's balance its savings ledger), and each office's "
         "newest month-end snapshot (or every snapshot, with --all-snapshots) too."
     )
 
@@ -27,6 +29,14 @@ class Command(BaseCommand):
                 f"{cached[:4]} but the ledger sums to {cached[4:]}"
             )
         problems = [f"{len(mismatches)} loan(s) differ from their ledger."] if mismatches else []
+        savings = savings_mismatches()
+        for account_id, household_id, cached, summed in savings:
+            self.stderr.write(
+                f"savings account {account_id} (household {household_id}): cached balance "
+                f"{cached} but its ledger sums to {summed}"
+            )
+        if savings:
+            problems.append(f"{len(savings)} savings account(s) differ from their ledger.")
         bad = self.check_snapshots(every=options["all_snapshots"])
         if bad:
             problems.append(f"{bad} month-end snapshot(s) differ from the ledger.")
