@@ -14,6 +14,7 @@ SheetRefused lists (line, column, message) for each.
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any, NamedTuple
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -28,6 +29,7 @@ from loans import approvals, ledger
 from loans import services as loan_services
 from loans.models import Loan
 from loans.money import MAX_AMOUNT
+from savings import services as savings_services
 
 from .models import SheetPosting, TransactionSession
 from .services import session_require_open
@@ -381,9 +383,35 @@ def _post_collection_line(sheet: "_Sheet", loan: Loan, line: CollectionLine, num
         ),
     ):
         done["principal"] = line.principal
-    for column in ("savings", "savings_interest", "savings_principal"):
-        if getattr(line, column):
-            errors.append(LineError(number, column, _("Member savings are not available yet.")))
+    if line.savings and _post_column(
+        errors,
+        number,
+        "savings",
+        lambda: savings_services.savings_deposit(
+            household=loan.household, amount=line.savings, idempotency_key=key("savings"), **common
+        ),
+    ):
+        done["savings_deposited"] = line.savings
+    # Savings used after the deposit (which they may use), each part on its own so a refusal
+    # lands on its column; both ledgers move in savings_pay_loan's transaction.
+    for column, part, total in (
+        ("savings_interest", "interest", "savings_for_interest"),
+        ("savings_principal", "principal", "savings_for_principal"),
+    ):
+        amount = getattr(line, column)
+        if amount and _post_column(
+            errors,
+            number,
+            column,
+            partial(
+                savings_services.savings_pay_loan,
+                loan=loan,
+                idempotency_key=key(column),
+                **{part: amount},
+                **common,
+            ),
+        ):
+            done[total] = amount
     return done
 
 

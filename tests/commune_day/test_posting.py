@@ -193,6 +193,44 @@ def test_a_large_posting_held_by_the_policy_is_refused_on_its_line(sheet, staff_
     assert "approval" in error.message
 
 
+def test_savings_deposited_and_used_move_both_ledgers_in_the_sheet(sheet, staff_a):
+    from savings.selectors import savings_balances, savings_mismatches
+
+    session, group, loans = sheet
+    interest = due(loans[0])
+    posting = post_collection_sheet(
+        session=session, group=group, user=staff_a, idempotency_key=key(),
+        lines=[{"loan_number": loans[0].number, "savings": 1_000_000,
+                "savings_interest": interest, "savings_principal": 100_000}],
+    )  # fmt: skip
+    assert (posting.savings_deposited, posting.savings_for_interest) == (1_000_000, interest)
+    assert posting.savings_for_principal == 100_000
+    assert posting.cash_in == 1_000_000  # savings used move no cash
+    household = loans[0].household_id
+    assert savings_balances([household]) == {household: 1_000_000 - interest - 100_000}
+    assert due(loans[0]) == 0
+    assert Loan.objects.get(pk=loans[0].pk).outstanding == 19_900_000
+    assert savings_mismatches() == [] and ledger_mismatches() == []
+
+
+def test_savings_used_beyond_the_balance_or_a_small_deposit_are_refused_on_their_line(
+    sheet, staff_a
+):
+    session, group, loans = sheet
+    with pytest.raises(SheetRefused) as refused:
+        post_collection_sheet(
+            session=session, group=group, user=staff_a, idempotency_key=key(),
+            lines=[{"loan_number": loans[0].number, "savings": 100_000,
+                    "savings_principal": 100_001},
+                   {"loan_number": loans[1].number, "savings": 4_000}],
+        )  # fmt: skip
+    assert [(e.line, e.column) for e in refused.value.errors] == [
+        (1, "savings_principal"),
+        (2, "savings"),
+    ]
+    assert not SheetPosting.objects.exists()
+
+
 def test_line_error_reads_as_the_command_prints_it():
     assert str(LineError(3, "interest", "Too much.")) == "line 3: interest: Too much."
 
