@@ -74,6 +74,7 @@ bench: $(STAMP)
 	$(BIN)/python manage.py createsuperuser --noinput --username bench_admin --email bench@localhost 2>/dev/null || true
 	$(BIN)/python manage.py close_history --office BENCH1M --through 2021-05 --user bench_admin
 	$(BIN)/python manage.py bench_reports --office BENCH1M --from 2021-01-01 --as-of 2021-06-15
+	$(BIN)/python manage.py bench_commune_day_post --office BENCHCD --members 60 --runs 3
 
 clean-db:
 	rm -rf var/postgres

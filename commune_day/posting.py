@@ -282,12 +282,16 @@ def _refusal(exc: Exception) -> str:
 def _post_column(
     errors: list[LineError], number: int, column: str, post: Callable[[], Any]
 ) -> bool:
-    """Post one column of a line in a savepoint; on a refusal roll back to it and record why."""
+    """Post one column of a line; on a refusal record why. Every service posting it is atomic,
+    so it runs in its own savepoint, which a refusal (a database error too) rolls back before
+    it reaches here: the sheet's transaction goes on, and the next lines are still checked."""
     try:
-        with transaction.atomic():
-            post()
+        post()
     except (ValidationError, approvals.Held, PermissionDenied) as exc:
         errors.append(LineError(number, column, _refusal(exc)))
+        return False
+    except IntegrityError as exc:
+        errors.append(LineError(number, column, _("Refused by the database: %(e)s") % {"e": exc}))
         return False
     return True
 
