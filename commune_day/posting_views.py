@@ -16,7 +16,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -143,10 +143,7 @@ def _totals(rows: list[Row], inputs) -> list[str]:
 
 
 def session_url(session) -> str:
-    try:
-        return reverse("sessions:detail", args=[session.pk])
-    except NoReverseMatch:  # the session pages are another part's; until they are there
-        return reverse("sessions:disbursements", args=[session.pk])
+    return reverse("sessions:detail", args=[session.pk])
 
 
 def _sheet_screen(

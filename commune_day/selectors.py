@@ -12,7 +12,7 @@ active:
   instalments first, so the in-term principal still due is the in-term balance less the
   principal of the instalments falling due after D, never below nought. It never exceeds the
   outstanding less the frozen principal (frozen principal is not collected);
-- savings_balance: the member household's savings on D (savings.selectors).
+- savings_balance: the member household's savings at the start of D (savings.selectors).
 
 The whole sheet (or every sheet of a session) is read in a handful of queries, whatever the
 number of loans: the loans, their ledger and rules (two, interest_due_for), the balances before
@@ -30,6 +30,7 @@ from borrowers.models import SavingsGroup
 from borrowers.selectors import check_scope, office_ids_for
 from loans.models import Instalment, Loan, LoanTransaction
 from loans.selectors import interest_due_for
+from savings.selectors import savings_balances
 
 from .models import TransactionSession
 
@@ -96,8 +97,9 @@ class CollectionSheet:
 
 
 def savings_balances_on(household_ids: Sequence[int], day: dt.date) -> dict[int, int]:
-    """The member households' savings balances on a day (none until the savings app has them)."""
-    return {}
+    """The member households' savings balances at the start of `day` (the entries dated before
+    it), as the loan balances on the sheet are."""
+    return savings_balances(household_ids, day - dt.timedelta(days=1))
 
 
 def _balances_before(loan_ids: list[int], day: dt.date) -> dict[int, tuple[int, int, int]]:
@@ -361,3 +363,12 @@ def _ledger_figures(session: TransactionSession, rows: dict[int, GroupSummary]) 
             row.ledger_interest += amount
         else:
             row.ledger_principal += amount
+
+
+def session_groups(session: TransactionSession) -> list[SavingsGroup]:
+    """The session's groups in code order, with what their sheet prints."""
+    return list(
+        session.groups.select_related(
+            "office", "village__commune", "chapter__organisation"
+        ).order_by("code")
+    )

@@ -309,11 +309,12 @@ def test_make_installs_from_the_lock_and_again_when_it_changes(tmp_path):
     assert "pip install --no-cache-dir --require-hashes -r requirements/prod.lock" in dockerfile
 
 
-# Served pages only: the report pack's templates are laid out by WeasyPrint, never by a browser.
+# Served pages only: the PDFs' templates (an app's pdf/ folder: the report pack, the collection
+# sheets) are laid out by WeasyPrint, never by a browser.
 SERVED_TEMPLATES = [
     path
     for path in sorted([*ROOT.glob("templates/**/*.html"), *ROOT.glob("*/templates/**/*.html")])
-    if "reports/pdf" not in path.as_posix()
+    if "/pdf/" not in path.relative_to(ROOT).as_posix()
 ]
 INLINE_CODE = [
     (re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", re.I), "inline <script>"),

@@ -158,7 +158,11 @@ def fingerprint() -> dict[str, list[dict]]:
     rows = {}
     for model in apps.get_models():
         meta = model._meta
-        if meta.app_label in ("borrowers", "loans", "reports") and not meta.proxy and meta.managed:
+        if (
+            meta.app_label in ("borrowers", "loans", "reports", "commune_day")
+            and not meta.proxy
+            and meta.managed
+        ):
             rows[meta.label] = [
                 {k: bytes(v) if isinstance(v, memoryview) else v for k, v in row.items()}
                 for row in model._base_manager.order_by("pk").values()
@@ -341,22 +345,53 @@ def _new_household(w):
     }
 
 
-def _day_session(w):
-    """The open session of the household's commune on the business date (staff_a leads it)."""
-    from commune_day.models import TransactionSession
+def _session(w):
+    """Office A's transaction session of 10/06/2021 (leader staff_a, controller manager_a, a
+    teller), with a done print of its sheets; made once per world."""
+    if getattr(w, "session", None) is None:
+        from commune_day import services as day
+        from commune_day.models import SheetPrintRun
 
-    group = w.household.group
-    session, _created = TransactionSession.objects.get_or_create(
-        commune_id=group.village.commune_id,
-        date=w.office_a.business_date,
-        defaults={
-            "office": w.office_a,
-            "leader": w.users["staff_a"],
-            "opened_by": w.users["staff_a"],
-        },
-    )
-    session.groups.add(group)
-    return session
+        from .factories import MembershipFactory, UserFactory
+
+        teller = UserFactory(username="teller_a")
+        MembershipFactory(user=teller, office=w.office_a, role="staff")
+        commune = w.household.village.commune
+        w.session = day.session_open(
+            office=w.office_a, commune=commune, leader=w.users["staff_a"],
+            controller=w.users["manager_a"], teller=teller, user=w.users["staff_a"],
+        )  # fmt: skip
+        w.print_run = SheetPrintRun.objects.create(
+            session=w.session, requested_by=w.users["staff_a"], status="done", progress=100,
+            pdf=b"%PDF-1.7", pdf_pages=1,
+        )  # fmt: skip
+    return w.session
+
+
+def _session_kwargs(w):
+    return {"pk": _session(w).pk}
+
+
+def _sheet_kwargs(w):
+    return {"pk": _session(w).pk, "group_pk": w.household.group_id}
+
+
+def _print_kwargs(w):
+    return {"pk": _session(w).pk, "run_pk": w.print_run.pk}
+
+
+def _close_session(w):
+    from commune_day import services as day
+
+    day.session_close(session=_session(w), cash_counted=0, explanation="", user=w.users["staff_a"])
+
+
+def cross_open(client, world, spec, url, payload, who):
+    """Opening a session in a commune of office A: the commune is not one of theirs."""
+    assert client.get(url).status_code == 200, who
+    response = client.post(url, payload)
+    assert response.status_code == 400, who
+    assert "commune" in response.context["form"].errors, who
 
 
 SPECS: dict[str, Spec] = {
@@ -560,9 +595,50 @@ SPECS: dict[str, Spec] = {
     "reports:download": Spec(kwargs=lambda w: {"pk": w.run.pk, "fmt": "pdf"}),
     "reports:household_history": Spec(kwargs=lambda w: {"pk": w.household.pk}),
     "reports:audit": Spec(cross=cross_audit),
+    # transaction sessions
+    "sessions:list": Spec(
+        prepare=_session,
+        cross=cross_list(lambda w: reverse("sessions:detail", args=[_session(w).pk]) + '"'),
+    ),
+    "sessions:open": Spec(
+        get=WRITE_FORM,
+        writes="write",
+        payload=lambda w: {
+            "commune": w.household.village.commune_id,
+            "date": "2021-06-20",
+            "leader": w.users["staff_a"].pk,
+        },
+        cross=cross_open,
+    ),
+    "sessions:detail": Spec(kwargs=_session_kwargs),
+    "sessions:team": Spec(
+        kwargs=_session_kwargs,
+        get=WRITE_FORM,
+        writes="write",
+        payload=lambda w: {"controller": w.session.teller_id, "teller": w.session.controller_id},
+    ),
+    "sessions:sheet": Spec(kwargs=_sheet_kwargs),
+    "sessions:sheet_pdf": Spec(kwargs=_sheet_kwargs),
+    "sessions:print": Spec(kwargs=_session_kwargs, get=POST_ONLY, writes="write"),
+    "sessions:print_detail": Spec(kwargs=_print_kwargs),
+    "sessions:print_progress": Spec(kwargs=_print_kwargs),
+    "sessions:print_download": Spec(kwargs=_print_kwargs),
+    "sessions:close": Spec(
+        kwargs=_session_kwargs,
+        get=WRITE_FORM,
+        writes="write",
+        payload=lambda w: {"cash_counted": "0", "explanation": ""},
+    ),
+    "sessions:countersign": Spec(
+        kwargs=_session_kwargs,
+        get=WRITE_FORM,
+        writes="write",
+        writer="manager_a",
+        prepare=_close_session,
+    ),
     # the commune day's postings (commune_day.posting)
     "sessions:enter_sheet": Spec(
-        kwargs=lambda w: {"pk": _day_session(w).pk, "group_pk": w.household.group_id},
+        kwargs=_sheet_kwargs,
         get=WRITE_FORM,
         writes="write",
         payload=lambda w: {
@@ -573,7 +649,7 @@ SPECS: dict[str, Spec] = {
         },
     ),
     "sessions:disburse": Spec(
-        kwargs=lambda w: {"pk": _day_session(w).pk, "group_pk": w.household.group_id},
+        kwargs=_sheet_kwargs,
         get=WRITE_FORM,
         writes="write",
         payload=lambda w: {
@@ -582,7 +658,7 @@ SPECS: dict[str, Spec] = {
             "l1-amount": "10.000.000",
         },
     ),
-    "sessions:disbursements": Spec(kwargs=lambda w: {"pk": _day_session(w).pk}),
+    "sessions:disbursements": Spec(kwargs=_session_kwargs),
 }
 
 

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from borrowers.models import Commune, Office, SavingsGroup
 
-__all__ = ["SheetPosting", "TransactionSession"]
+__all__ = ["SheetPosting", "SheetPrintRun", "TransactionSession"]
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -187,3 +187,47 @@ class SheetPosting(models.Model):
     def cash_in(self) -> int:
         """The cash the group handed in for this sheet (savings used moves no cash)."""
         return self.interest + self.principal + self.savings_deposited
+
+
+class SheetPrintRun(models.Model):
+    """Every group's collection sheet of a session in one PDF, built in the worker (a session's
+    twenty sheets take seconds to lay out: never in a request). The PDF is stored in the row,
+    as a report run's files are, written with its status in one transaction."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    session = models.ForeignKey(
+        TransactionSession, on_delete=models.CASCADE, related_name="print_runs"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    progress = models.PositiveSmallIntegerField(_("progress"), default=0)
+    progress_message = models.CharField(_("progress message"), max_length=200, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    pdf = models.BinaryField(null=True, blank=True, editable=False)
+    pdf_pages = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress__lte=100), name="sheet_run_progress_le_100"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="done") | Q(pdf__isnull=False), name="sheet_run_done_has_pdf"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session} #{self.pk}"

@@ -243,3 +243,17 @@ def test_a_user_who_left_the_office_cannot_join_the_team(commune, staff_a, telle
             office=commune.office, commune=commune, leader=staff_a, teller=teller_a, user=staff_a
         )
     assert UserFactory(username="someone")  # the cast is untouched otherwise
+
+
+def test_the_savings_balance_is_the_households_at_the_start_of_the_day(active_loan, staff_a):
+    from savings.services import savings_deposit
+
+    household = active_loan.household
+    for amount, on in ((50_000, D(2021, 5, 10)), (20_000, D(2021, 6, 10))):
+        savings_deposit(
+            household=household, amount=amount, value_date=on, user=staff_a, idempotency_key=key()
+        )
+    # The deposit made at the session of 10/06 is not on that day's sheet.
+    assert line_of(active_loan, D(2021, 6, 10)).savings_balance == 50_000
+    sheet = collection_sheet(active_loan.group, D(2021, 6, 11))
+    assert sheet.totals["savings_balance"] == 70_000
