@@ -27,6 +27,7 @@ from borrowers.selectors import can_write
 from branch_portal.templatetags.money import group_thousands
 from loans import approvals, ledger
 from loans import services as loan_services
+from loans.batch import posting_batch
 from loans.models import Loan
 from loans.money import MAX_AMOUNT
 from savings import services as savings_services
@@ -333,12 +334,13 @@ def _post_sheet(
         totals: dict[str, int] = {}
         posted_lines = 0
         sheet = _Sheet(session, group, user, errors)
-        for number, loan in loans.items():
-            done = post_line(sheet, loan, lines[number - 1], number)
-            if any(done.values()):
-                posted_lines += 1
-            for name, amount in done.items():
-                totals[name] = totals.get(name, 0) + amount
+        with posting_batch():  # the office's facts read once for the whole sheet
+            for number, loan in loans.items():
+                done = post_line(sheet, loan, lines[number - 1], number)
+                if any(done.values()):
+                    posted_lines += 1
+                for name, amount in done.items():
+                    totals[name] = totals.get(name, 0) + amount
         if errors:
             raise SheetRefused(sorted(errors, key=lambda e: e.line))
         posting.lines = posted_lines

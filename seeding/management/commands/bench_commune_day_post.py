@@ -85,9 +85,11 @@ class Command(BaseCommand):
                 elapsed = time.perf_counter() - start
             times.append(elapsed)
             queries.append(len(captured))
+            in_db = sum(float(q["time"]) for q in captured.captured_queries)
             self.stdout.write(
-                f"run {run + 1}: {posting.lines} lines posted in {elapsed:.3f} s, "
-                f"{len(captured)} queries ({len(captured) / max(1, posting.lines):.1f} a line)"
+                f"run {run + 1}: {posting.lines} lines posted in {elapsed:.3f} s "
+                f"({in_db:.3f} s waiting for the database), {len(captured)} queries "
+                f"({len(captured) / max(1, posting.lines):.1f} a line)"
             )
         median = statistics.median(times)
         verdict = "OK" if median < target_s else "SLOW"
