@@ -299,6 +299,13 @@ def msg_prepayment_used() -> str:
     )
 
 
+def msg_paid_from_savings() -> str:
+    return _(
+        "This entry was paid from the member's savings and moved both ledgers: it cannot be "
+        "reversed on the loan alone."
+    )
+
+
 def msg_reverse_with_payment() -> str:
     return _(
         "This entry was posted with an interest payment or a write-off: reverse that entry, "

@@ -1009,6 +1009,11 @@ def loan_reverse(
         raise ValidationError({"value_date": ledger.msg_reversal_before_entry()})
     if entry.is_companion:
         raise ValidationError(ledger.msg_reverse_with_payment())
+    # A payment from savings moved the savings ledger too (savings.SavingsTransaction.loan_entry,
+    # read through its reverse relation: loans does not import savings). Reversed alone, the
+    # member's savings would stay spent on a payment that no longer exists.
+    if getattr(entry, "savings_entry", None) is not None:
+        raise ValidationError(ledger.msg_paid_from_savings())
     companions = _with_companions(entry)[1:]
     credit_back = sum(ledger.credit_change(e.kind, e.amount) for e in (entry, *companions))
     if credit_back > 0 and prepaid_credit(loan) < credit_back:

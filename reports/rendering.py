@@ -385,6 +385,129 @@ def _headline(figures: dict, month: dict | None) -> list[dict]:
     ]
 
 
+# --- Savings mobilised (savings.selectors.savings_mobilised, stored as figures["savings"]) ---
+
+SAVINGS_ROLL_FORWARD = (
+    "opening",
+    "deposits",
+    "withdrawals",
+    "paid_to_loans",
+    "interest_credited",
+    "closing",
+)
+
+
+def _savings_labels() -> dict[str, str]:
+    return {
+        "opening": pgettext("report", "Savings at the month's start"),
+        "deposits": pgettext("report", "Deposits"),
+        "withdrawals": pgettext("report", "Withdrawals"),
+        "paid_to_loans": pgettext("report", "Paid to loans"),
+        "interest_credited": pgettext("report", "Interest credited"),
+        "closing": pgettext("report", "Savings at the month's end"),
+        "savers": pgettext("report", "Savers"),
+    }
+
+
+def _savings_gap(row: dict) -> int:
+    """opening + deposits − withdrawals − paid to loans + interest − closing: 0 on every row."""
+    return (
+        row["opening"]
+        + row["deposits"]
+        - row["withdrawals"]
+        - row["paid_to_loans"]
+        + row["interest_credited"]
+        - row["closing"]
+    )
+
+
+def _thousand_vnd(value: int) -> str:
+    """Savings are small sums: the pack shows them in thousands of đồng (half up)."""
+    rounded = (abs(value) + 500) // 1000
+    return thousands(-rounded if value < 0 else rounded)
+
+
+def _savings_table(title: str, rows: list[dict], totals: dict, other_name) -> dict:
+    labels = _savings_labels()
+    keys = (*SAVINGS_ROLL_FORWARD, "savers")
+    columns = [Column(key, labels[key], "count" if key == "savers" else "amount") for key in keys]
+
+    def cells(row):
+        return [thousands(row[key]) if key == "savers" else _thousand_vnd(row[key]) for key in keys]
+
+    shown, notes = rows, []
+    if len(rows) > PDF_ROW_LIMIT:
+        # The largest balances, in their order, then one row summing the rest (as capped_rows).
+        ranked = sorted(range(len(rows)), key=lambda i: -rows[i]["closing"])
+        kept = set(ranked[:PDF_ROW_LIMIT])
+        shown = [row for i, row in enumerate(rows) if i in kept]
+        left = [row for i, row in enumerate(rows) if i not in kept]
+        other = {"code": "", "name": other_name(len(left))}
+        other.update({key: sum(row[key] for row in left) for key in keys})
+        shown = [*shown, {**other, "other": True}]
+        notes.append(
+            pgettext("report", "The %(n)s largest balances are listed; the workbook has every row.")
+            % {"n": PDF_ROW_LIMIT}
+        )
+    listed = [
+        {"code": r["code"], "name": r["name"], "cells": cells(r), "other": r.get("other", False)}
+        for r in shown
+    ]
+    total_cells = cells(totals)
+    notes.append(
+        pgettext(
+            "report",
+            "Start + deposits − withdrawals − paid to loans + interest credited = end. "
+            "Members by their group and their village's commune today.",
+        )
+    )
+    long = len(listed) > 20
+    return {
+        "title": title,
+        "unit": pgettext("report", "thousand VND"),
+        "notes": notes,
+        "columns": columns,
+        "rows": listed,
+        "totals": total_cells,
+        "gaps": [
+            {"code": r["code"], "name": r["name"], "gap": _thousand_vnd(_savings_gap(r))}
+            for r in rows
+            if _savings_gap(r)
+        ],
+        "long": long,
+        "codes": True,
+        "layout": _layout(
+            [row["code"] for row in listed],
+            [column.label for column in columns],
+            list(zip(*(row["cells"] for row in listed), total_cells, strict=True)),
+            long=long,
+        ),
+    }
+
+
+def savings_tables(savings: dict | None) -> list[dict]:
+    """The pack's "savings mobilised" tables, by group and by commune; none for an office
+    without savings (or a run stored before savings were in the pack)."""
+    if not savings or not (savings["by_group"] or savings["by_commune"]):
+        return []
+    no_group = pgettext("report", "(no group)")
+    by_group = [{**row, "name": row["name"] or no_group} for row in savings["by_group"]]
+    return [
+        _savings_table(
+            pgettext("report", "Savings mobilised by savings and loan group"),
+            by_group,
+            savings["totals"],
+            _other_groups,
+        ),
+        _savings_table(
+            pgettext("report", "Savings mobilised by commune"),
+            savings["by_commune"],
+            savings["totals"],
+            _other_communes,
+        ),
+    ]
+
+
 def pack_context(figures: dict, *, office, run=None, month_figures: dict | None = None) -> dict:
     """Everything the PDF template shows, already formatted."""
     start, as_of = _date(figures["from"]), _date(figures["as_of"])
@@ -467,6 +590,7 @@ def pack_context(figures: dict, *, office, run=None, month_figures: dict | None 
                 codes=codes,
             )
         )
+    tables.extend(savings_tables(figures.get("savings")))
     month_period = None
     if month_figures is not None:
         month_period = (_date(month_figures["from"]), _date(month_figures["as_of"]))
@@ -601,11 +725,48 @@ def render_xlsx(figures: dict, *, month_figures: dict | None = None) -> bytes:
                     *(number(sheet, figures["totals"][k], font=bold) for k in FIGURE_KEYS),
                 ]
             )
+        savings = figures.get("savings")
+        if savings and (savings["by_group"] or savings["by_commune"]):
+            saving_labels = _savings_labels()
+            keys = (*SAVINGS_ROLL_FORWARD, "savers")
+            for name, title in SAVINGS_SHEETS:
+                sheet = workbook.create_sheet(str(title))
+                sheet.freeze_panes = "C2"
+                sheet.column_dimensions["B"].width = 32
+                sheet.append(
+                    [
+                        styled(sheet, text, font=bold)
+                        for text in (
+                            labels["code"],
+                            labels["name"],
+                            *(saving_labels[k] for k in keys),
+                        )
+                    ]
+                )
+                for row in savings[name]:
+                    sheet.append(
+                        [
+                            spreadsheet_safe(row["code"]),
+                            spreadsheet_safe(row["name"]),
+                            *(number(sheet, row[k]) for k in keys),
+                        ]
+                    )
+                sheet.append(
+                    [
+                        styled(sheet, "", font=bold),
+                        styled(sheet, pgettext("report", "Total"), font=bold),
+                        *(number(sheet, savings["totals"][k], font=bold) for k in keys),
+                    ]
+                )
         buffer = io.BytesIO()
         workbook.save(buffer)
     return buffer.getvalue()
 
 
+SAVINGS_SHEETS = (
+    ("by_group", pgettext_lazy("report", "Savings by group")),
+    ("by_commune", pgettext_lazy("report", "Savings by commune")),
+)
 NUMBER_FORMAT = "#,##0"
 
 

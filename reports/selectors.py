@@ -32,6 +32,7 @@ from django.db.models import Max
 from django.utils.translation import gettext as _
 
 from loans.models import LoanTransaction
+from savings.selectors import savings_mobilised
 
 from .delta import can_share, delta_figure_rows
 from .figures import ADDITIVE_KEYS, FIGURE_KEYS, ROLL_FORWARD_TERMS
@@ -356,6 +357,10 @@ def snapshot_figures(run: ReportRun) -> tuple[int, dict, dict]:
             office=run.office,
             start=month_start(start=run.start, as_of=run.as_of),
             as_of=run.as_of,
+        )
+        # The month's savings mobilised, from the same snapshot (the pack's savings tables).
+        figures["savings"] = savings_mobilised(
+            office=run.office, start=month_start(start=run.start, as_of=run.as_of), as_of=run.as_of
         )
     return position, figures, month
 

@@ -159,7 +159,7 @@ def fingerprint() -> dict[str, list[dict]]:
     for model in apps.get_models():
         meta = model._meta
         if (
-            meta.app_label in ("borrowers", "loans", "reports", "commune_day")
+            meta.app_label in ("borrowers", "loans", "reports", "commune_day", "savings")
             and not meta.proxy
             and meta.managed
         ):
@@ -323,6 +323,15 @@ def _freeze_first(w):
     loan_services.loan_freeze(
         loan=w.loan, amount=5_000_000, value_date=dt.date(2021, 6, 12), user=w.users["staff_a"],
         idempotency_key=key(), note="QĐ 12/2021",
+    )  # fmt: skip
+
+
+def _deposit_first(w):
+    from savings.services import savings_deposit
+
+    savings_deposit(
+        household=w.household, amount=200_000, value_date=dt.date(2021, 6, 1),
+        user=w.users["staff_a"], idempotency_key=key(),
     )  # fmt: skip
 
 
@@ -659,6 +668,28 @@ SPECS: dict[str, Spec] = {
         },
     ),
     "sessions:disbursements": Spec(kwargs=_session_kwargs),
+    # savings
+    "savings:ledger": Spec(kwargs=lambda w: {"household_pk": w.household.pk}),
+    "savings:deposit": Spec(
+        kwargs=lambda w: {"household_pk": w.household.pk},
+        get=WRITE_FORM,
+        writes="write",
+        payload=lambda w: _posting(w, amount="50.000"),
+    ),
+    "savings:withdraw": Spec(
+        kwargs=lambda w: {"household_pk": w.household.pk},
+        get=WRITE_FORM,
+        writes="write",
+        prepare=_deposit_first,
+        payload=lambda w: _posting(w, amount="20.000"),
+    ),
+    "savings:pay_loan": Spec(
+        kwargs=_loan,
+        get=WRITE_FORM,
+        writes="write",
+        prepare=_deposit_first,
+        payload=lambda w: _posting(w, interest="10.000", principal="20.000"),
+    ),
 }
 
 

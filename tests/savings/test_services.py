@@ -264,3 +264,23 @@ def test_scoped_read_of_a_households_savings(household_a, household_b, staff_a, 
         get_household_savings_for_user(staff_b, household_a)
     other = HouseholdFactory(group__village__commune__office=household_a.office)
     assert savings_balances([household_a.pk, other.pk, household_b.pk]) == {household_a.pk: 10_000}
+
+
+def test_a_loan_entry_paid_from_savings_is_not_reversed_on_the_loan_alone(active_loan, staff_a):
+    from loans import services as loan_services
+
+    deposit(active_loan.household, 200_000, D(2021, 1, 20))
+    [paid] = services.savings_pay_loan(
+        loan=active_loan,
+        principal=150_000,
+        value_date=D(2021, 2, 1),
+        user=staff_a,
+        idempotency_key=key(),
+    )
+    with refused("paid from the member's savings"):
+        loan_services.loan_reverse(
+            entry=paid.loan_entry, value_date=D(2021, 6, 1), user=staff_a, idempotency_key=key()
+        )
+    active_loan.refresh_from_db()
+    assert active_loan.outstanding == 49_850_000
+    assert balance(active_loan.household) == 50_000
