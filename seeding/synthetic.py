@@ -245,6 +245,14 @@ def _delete_office_data(cursor, office_id: int) -> None:
         "(SELECT id FROM reports_monthendsnapshot WHERE office_id = %(o)s)",
         "DELETE FROM reports_monthendsnapshot WHERE office_id = %(o)s",
         "DELETE FROM loans_closedmonth WHERE office_id = %(o)s",
+        # The benchmarks' sessions (bench_commune_day) and their printed sheets.
+        "DELETE FROM commune_day_sheetprintrun WHERE session_id IN "
+        "(SELECT id FROM commune_day_transactionsession WHERE office_id = %(o)s)",
+        "DELETE FROM commune_day_sheetposting WHERE session_id IN "
+        "(SELECT id FROM commune_day_transactionsession WHERE office_id = %(o)s)",
+        "DELETE FROM commune_day_transactionsession_groups WHERE transactionsession_id IN "
+        "(SELECT id FROM commune_day_transactionsession WHERE office_id = %(o)s)",
+        "DELETE FROM commune_day_transactionsession WHERE office_id = %(o)s",
         "DELETE FROM loans_loantransaction WHERE loan_id IN "
         "(SELECT id FROM loans_loan WHERE office_id = %(o)s)",
         "DELETE FROM loans_instalment WHERE loan_id IN "
