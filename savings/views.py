@@ -14,6 +14,7 @@ from borrowers.selectors import get_household_for_user
 from borrowers.views import apply_errors
 from branch_portal.pagination import paginate_table
 from branch_portal.templatetags.money import vnd
+from loans import approvals
 from loans.selectors import get_loan_for_user
 
 from . import services
@@ -98,6 +99,17 @@ def savings_pay_loan(request: PortalRequest, pk: int):
             )
         except ValidationError as e:
             apply_errors(form, e)
+        except approvals.Held as held:
+            # Savings have no approval path of their own: the loan's operation, held for a
+            # second person, is entered on the loan (maker-checker) and paid in cash.
+            form.add_error(
+                None,
+                _(
+                    "The office's four-eyes policy holds this payment (%(why)s): a payment "
+                    "from savings cannot wait for a second person. Post it on the loan."
+                )
+                % {"why": held.reason},
+            )
         else:
             messages.success(
                 request,

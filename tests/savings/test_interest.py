@@ -118,3 +118,21 @@ def test_the_command_credits_interest(half_year, office_a, staff_a):
         call_command(
             "credit_savings_interest", "--office", "A", "--date", "2021-06-30", "--user", "nobody"
         )
+
+
+def test_the_daily_task_credits_a_passed_half_year_once(half_year, office_a, office_b, manager_a):
+    """After the end of day of 30 June (business date 1 July) the task credits office A, unless
+    June is closed; office B (business date 15 June) has passed no credit day with savings."""
+    from loans.models import ClosedMonth
+    from savings.tasks import last_credit_day, savings_interest_due
+
+    assert last_credit_day(D(2021, 7, 1)) == D(2021, 6, 30)
+    assert last_credit_day(D(2021, 6, 30)) == D(2020, 12, 31)
+    assert last_credit_day(D(2022, 1, 1)) == D(2021, 12, 31)
+    closed = ClosedMonth.objects.create(office=office_a, month=D(2021, 6, 1), closed_by=manager_a)
+    assert savings_interest_due() == 0
+    closed.delete()
+    assert savings_interest_due() == 1
+    assert savings_interest_due() == 0
+    credit = SavingsTransaction.objects.get(kind="interest_credit")
+    assert (credit.amount, credit.user) == (1_533, None)

@@ -154,3 +154,22 @@ def test_the_ledger_page_takes_any_page_parameter(en, staff_a, household_a):
         assert en.get(url, {"page": page, "per_page": "7"}).status_code == 200
     empty = HouseholdFactory(group=household_a.group, village=household_a.village)
     assert en.get(reverse("savings:ledger", args=[empty.pk])).status_code == 200
+
+
+def test_a_payment_the_four_eyes_policy_holds_is_refused_on_the_form(en, staff_a, active_loan):
+    from loans.models import FourEyesPolicy
+
+    deposit(active_loan.household, 500_000, D(2021, 5, 1))
+    FourEyesPolicy.objects.filter(office=active_loan.office).update(
+        backdated=True, backdated_days=7
+    )
+    en.force_login(staff_a)
+    response = post(
+        en, "savings:pay_loan", active_loan.pk, principal="100.000", value_date="20/05/2021"
+    )
+    assert response.status_code == 200
+    said = " ".join(response.context["form"].non_field_errors())
+    assert "four-eyes policy holds this payment (dated 26 days before" in said
+    assert SavingsAccount.objects.get(household=active_loan.household).balance == 500_000
+    active_loan.refresh_from_db()
+    assert active_loan.outstanding == 50_000_000

@@ -8,6 +8,8 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 CRONTABS = [
     # name, task, minute, hour
     ("Daily end of day", "loans.tasks.daily_end_of_day", "30", "0"),
+    # After end of day has passed 30 June or 31 December: the half-year's savings interest.
+    ("Savings interest", "savings.tasks.savings_interest_due", "45", "0"),
     # After end of day has moved the business dates: last month's packs once they are due.
     ("Monthly report packs", "reports.tasks.monthly_packs_due", "0", "2"),
 ]
