@@ -75,6 +75,7 @@ bench: $(STAMP)
 	$(BIN)/python manage.py close_history --office BENCH1M --through 2021-05 --user bench_admin
 	$(BIN)/python manage.py bench_reports --office BENCH1M --from 2021-01-01 --as-of 2021-06-15
 	$(BIN)/python manage.py fee_statement --office BENCH1M --month 2021-05 --time
+	$(BIN)/python manage.py bench_commune_day_post --office BENCHCD --members 60 --runs 3
 	$(BIN)/python manage.py seed_synthetic --office SHEETS --households 12000 --loans 20000 --entries 200000 --seed 3 --replace
 	$(BIN)/python manage.py bench_commune_day --office SHEETS --user bench_admin
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import posting_views, views
 
 app_name = "sessions"
 urlpatterns = [
@@ -16,4 +16,12 @@ urlpatterns = [
     path("<int:pk>/sheets/<int:run_pk>/pdf/", views.print_download, name="print_download"),
     path("<int:pk>/close/", views.session_close_view, name="close"),
     path("<int:pk>/countersign/", views.session_countersign_view, name="countersign"),
+    # The day's postings (commune_day.posting): a group's sheet and its disbursements in bulk.
+    path(
+        "<int:pk>/groups/<int:group_pk>/enter/",
+        posting_views.enter_collection_sheet,
+        name="enter_sheet",
+    ),
+    path("<int:pk>/groups/<int:group_pk>/disburse/", posting_views.disburse_group, name="disburse"),
+    path("<int:pk>/disbursements/", posting_views.session_disbursements, name="disbursements"),
 ]

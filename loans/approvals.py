@@ -32,6 +32,7 @@ from borrowers.models import Household, Office
 from branch_portal.roles import Role
 from branch_portal.templatetags.money import group_thousands
 
+from . import batch
 from .models import ApprovalRequest, FourEyesPolicy, Loan, LoanTransaction
 
 Status = ApprovalRequest.Status
@@ -82,9 +83,13 @@ class Held(Exception):
 
 
 def policy_for(office: Office) -> FourEyesPolicy:
-    """The office's policy; made with the defaults when it has none."""
-    policy, _created = FourEyesPolicy.objects.get_or_create(office_id=office.pk)
-    return policy
+    """The office's policy; made with the defaults when it has none. Read once in a batch."""
+
+    def read() -> FourEyesPolicy:
+        policy, _created = FourEyesPolicy.objects.get_or_create(office_id=office.pk)
+        return policy
+
+    return batch.once(("four_eyes_policy", office.pk), read)
 
 
 def held_because(

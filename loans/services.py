@@ -23,7 +23,7 @@ from borrowers.selectors import can_manage, month_is_closed
 from borrowers.services import msg_group_of_another_commune
 from branch_portal.templatetags.money import group_thousands
 
-from . import approvals, ledger
+from . import approvals, batch, ledger
 from .models import (
     CACHED_FIELDS,
     MAX_WORKERS_EMPLOYED,
@@ -276,8 +276,9 @@ def _check_value_date(loan: Loan, value_date: dt.date, office: Office | None = N
 def check_value_date(office: Office, value_date: dt.date) -> None:
     """The posting rules on a value date that every ledger shares (the savings ledger too):
     not after the office's business date, not in a closed month. Holds the office row until the
-    transaction ends, so a month close waits for the posting (_hold_office)."""
-    _hold_office(office)
+    transaction ends, so a month close waits for the posting (_hold_office). In a batch
+    (loans.batch) the office is held and its closed months read once."""
+    batch.once(("office_held", office.pk), lambda: _hold_office(office))
     if value_date > office.business_date:
         raise ValidationError(
             {
@@ -285,7 +286,10 @@ def check_value_date(office: Office, value_date: dt.date) -> None:
                 % {"d": office.business_date.strftime("%d/%m/%Y")}
             }
         )
-    if month_is_closed(office, value_date):
+    closed = batch.once(
+        ("month_closed", office.pk, value_date), lambda: month_is_closed(office, value_date)
+    )
+    if closed:
         raise ValidationError({"value_date": ledger.msg_month_closed(value_date)})
 
 

@@ -676,28 +676,6 @@ SPECS: dict[str, Spec] = {
             "idempotency_key": key(),
         },
     ),
-    # savings
-    "savings:ledger": Spec(kwargs=lambda w: {"household_pk": w.household.pk}),
-    "savings:deposit": Spec(
-        kwargs=lambda w: {"household_pk": w.household.pk},
-        get=WRITE_FORM,
-        writes="write",
-        payload=lambda w: _posting(w, amount="50.000"),
-    ),
-    "savings:withdraw": Spec(
-        kwargs=lambda w: {"household_pk": w.household.pk},
-        get=WRITE_FORM,
-        writes="write",
-        prepare=_deposit_first,
-        payload=lambda w: _posting(w, amount="20.000"),
-    ),
-    "savings:pay_loan": Spec(
-        kwargs=_loan,
-        get=WRITE_FORM,
-        writes="write",
-        prepare=_deposit_first,
-        payload=lambda w: _posting(w, interest="10.000", principal="20.000"),
-    ),
     # transaction sessions
     "sessions:list": Spec(
         prepare=_session,
@@ -738,6 +716,51 @@ SPECS: dict[str, Spec] = {
         writes="write",
         writer="manager_a",
         prepare=_close_session,
+    ),
+    # the commune day's postings (commune_day.posting)
+    "sessions:enter_sheet": Spec(
+        kwargs=_sheet_kwargs,
+        get=WRITE_FORM,
+        writes="write",
+        payload=lambda w: {
+            "idempotency_key": key(),
+            "l1-loan_number": w.loan.number,
+            "l1-principal": "1.000.000",
+            "l1-receipt": "BL 0001",
+        },
+    ),
+    "sessions:disburse": Spec(
+        kwargs=_sheet_kwargs,
+        get=WRITE_FORM,
+        writes="write",
+        payload=lambda w: {
+            "idempotency_key": key(),
+            "l1-loan_number": w.approved.number,
+            "l1-amount": "10.000.000",
+        },
+    ),
+    "sessions:disbursements": Spec(kwargs=_session_kwargs),
+    # savings
+    "savings:ledger": Spec(kwargs=lambda w: {"household_pk": w.household.pk}),
+    "savings:deposit": Spec(
+        kwargs=lambda w: {"household_pk": w.household.pk},
+        get=WRITE_FORM,
+        writes="write",
+        payload=lambda w: _posting(w, amount="50.000"),
+    ),
+    "savings:withdraw": Spec(
+        kwargs=lambda w: {"household_pk": w.household.pk},
+        get=WRITE_FORM,
+        writes="write",
+        prepare=_deposit_first,
+        payload=lambda w: _posting(w, amount="20.000"),
+    ),
+    "savings:pay_loan": Spec(
+        kwargs=_loan,
+        get=WRITE_FORM,
+        writes="write",
+        prepare=_deposit_first,
+        payload=lambda w: _posting(w, interest="10.000", principal="20.000"),
     ),
 }
 
