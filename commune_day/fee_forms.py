@@ -123,7 +123,7 @@ class RateForm(BootstrapMixin, forms.Form):
 
 
 class CommissionRateForm(RateForm):
-    percent = PercentField(label=_("Commission (% of interest collected)"))
+    percent = PercentField(label=_("Commission (per cent of interest collected)"))
 
 
 class FeeRateForm(RateForm):
@@ -133,7 +133,7 @@ class FeeRateForm(RateForm):
         required=False,
         empty_label=_("Every organisation"),
     )
-    percent = PercentField(label=_("Entrustment fee (% of interest collected)"))
+    percent = PercentField(label=_("Entrustment fee (per cent of interest collected)"))
 
 
 class TierForm(BootstrapMixin, forms.Form):
