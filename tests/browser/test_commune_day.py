@@ -1,10 +1,14 @@
-"""The commune day in the browser: the teller enters a group's collection sheet with the keyboard
-only (Tab along a row, Enter down a column), watches the totals follow, posts it, and sees the
-borrower's balance move on the household page."""
+"""The commune day in the browser: the leader opens the session, the teller enters a group's
+collection sheet with the keyboard only (Tab along a row, Enter down a column), watches the totals
+follow, posts it, sees the borrower's balance move on the household page, prints the session's
+sheets and closes the session with the cash counted; the controller, a second person,
+countersigns it."""
 
 import datetime as dt
 import re
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -59,6 +63,7 @@ def test_the_teller_enters_a_sheet_with_the_keyboard_and_the_balance_moves(page,
     page.select_option("#id_commune", str(group.village.commune_id))
     page.fill("#id_date", "15/06/2021")
     page.select_option("#id_teller", str(users["teller"].pk))
+    page.select_option("#id_controller", str(users["manager"].pk))
     page.click("form[data-once] button[type=submit]")
     page.wait_for_url(re.compile(r".*/sessions/\d+/$"))
     session = TransactionSession.objects.get()
@@ -103,3 +108,41 @@ def test_the_teller_enters_a_sheet_with_the_keyboard_and_the_balance_moves(page,
     assert loan.outstanding == 19_000_000
     page.goto(base + reverse("borrowers:detail", args=[first.pk]))
     assert "19.000.000" in page.inner_text("main")
+
+    # The session's sheets print as one PDF, built by the worker (in-process here).
+    page.goto(base + reverse("sessions:detail", args=[session.pk]))
+    page.click(f"form[action='{reverse('sessions:print', args=[session.pk])}'] button")
+    page.wait_for_url(re.compile(r".*/sessions/\d+/sheets/\d+/$"))
+    with page.expect_download() as download:
+        page.click("#run-progress a.btn-primary")
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    text = subprocess.run(
+        ["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
+    assert group.code in text and loans[0].number in text
+
+    # The teller closes the session with the cash counted against what the postings say.
+    page.goto(base + reverse("sessions:close", args=[session.pk]))
+    expected = _amount(page.inner_text("#cash-expected"))
+    assert expected == sum(interest_due) + 1_000_000 + principal_due_2 + 70_000
+    page.fill("#id_cash_counted", f"{expected:,}".replace(",", "."))
+    page.click("form[data-once] button[type=submit]")
+    page.wait_for_url(re.compile(rf".*/sessions/{session.pk}/$"))
+    assert TransactionSession.objects.get().status == TransactionSession.Status.CLOSING
+    # The closer cannot countersign: the controller, a second person, does.
+    logout(page)
+    login(page, base, "manager")
+    page.goto(base + reverse("sessions:countersign", args=[session.pk]))
+    page.click("form[data-once] button[type=submit]")
+    page.wait_for_url(re.compile(rf".*/sessions/{session.pk}/$"))
+    page.screenshot(path=SHOTS.format("closed"), full_page=True)
+    closed = TransactionSession.objects.get()
+    assert closed.status == TransactionSession.Status.CLOSED
+    assert closed.countersigned_by == users["manager"] and closed.closed_by == users["teller"]
+    assert closed.cash_counted == closed.cash_expected == expected
+    # A closed session offers no more postings.
+    assert page.locator(f"a[href*='/sessions/{session.pk}/groups/'][href$='/enter/']").count() == 0
+    assert (
+        page.locator(f"a[href*='/sessions/{session.pk}/groups/'][href$='/disburse/']").count() == 0
+    )

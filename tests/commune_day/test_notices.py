@@ -33,12 +33,6 @@ from ..factories import HouseholdFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _quick_passwords(settings):
-    """The cast logs in with force_login: PBKDF2's 0.4 s a user buys these tests nothing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 JULY = dt.date(2021, 7, 1)
 # 50 M at 0.55 %/month from 15/01 to 15/07/2021 (181 days): 50,000,000 × 0.0055 × 181 / 30.
 INTEREST_TO_15_JULY = 1_659_167

@@ -35,13 +35,6 @@ pytestmark = pytest.mark.django_db
 DAY = dt.date(2021, 6, 15)
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """The cast's users are made in every test: PBKDF2's million rounds per user would be most
-    of this module's time (the cast's password is not what these tests check)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def make_loan(household, *, amount=20_000_000, manager, staff, hn):
     loan = loan_services.loan_apply(
         household=household, programme=hn, amount=amount, term_months=36,
