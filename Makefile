@@ -45,7 +45,7 @@ run: $(STAMP)
 	$(BIN)/python manage.py seed_demo
 	@echo
 	@echo "  Branch Portal: http://127.0.0.1:$(PORT)/"
-	@echo "  Log in as staff, manager, auditor or admin; password demo1234"
+	@echo "  Log in as staff, teller, manager, auditor or admin; password demo1234"
 	@echo
 	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 

@@ -83,7 +83,9 @@ def session_open_view(request: PortalRequest):
         else:
             messages.success(request, _("Session opened."))
             return redirect("sessions:detail", pk=session.pk)
-    return _form_page(request, form, title=_("Open a transaction session"), submit=_("Open"))
+    return _form_page(
+        request, form, title=_("Open a transaction session"), submit=_("Open the session")
+    )
 
 
 def _form_page(request, form, *, title, session=None, submit, extra=None, status=200):

@@ -105,7 +105,12 @@ def test_the_demo_office_shows_the_published_figures(demo, db):
     roles = dict(
         OfficeMembership.objects.filter(office=office).values_list("user__username", "role")
     )
-    assert roles == {"staff": "staff", "manager": "manager", "auditor": "auditor"}
+    assert roles == {
+        "staff": "staff",
+        "teller": "staff",
+        "manager": "manager",
+        "auditor": "auditor",
+    }
     loans = Loan.objects.filter(office=office).count()
     out = io.StringIO()
     call_command("seed_demo", stdout=out)

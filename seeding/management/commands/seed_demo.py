@@ -22,7 +22,9 @@ from seeding.demo import AS_OF, START, build_demo_tables
 from seeding.importer import ImportFailed, import_portfolio, in_memory
 
 PASSWORD = "demo1234"
-ROLES = {"staff": "staff", "manager": "manager", "auditor": "auditor"}
+# teller: a second member of staff, so a commune session has its team of three (leader,
+# controller, teller) in the demo.
+ROLES = {"staff": "staff", "teller": "staff", "manager": "manager", "auditor": "auditor"}
 
 
 def ensure_users(office: Office) -> None:
@@ -98,7 +100,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"Elapsed {loaded - started:.1f} s (generation {generated - started:.1f} s, "
-            f"import {loaded - generated:.1f} s). Users staff, manager, auditor, admin; "
+            f"import {loaded - generated:.1f} s). Users staff, teller, manager, auditor, admin; "
             f"password {PASSWORD}."
         )
 
