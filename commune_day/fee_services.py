@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils.translation import gettext as _
 
@@ -41,15 +41,21 @@ def fee_pay(
     The same key again returns the payment already made."""
     if (group is None) == (chapter is None):
         raise _refuse(_("Name either a group (commission) or a chapter (fee)."))
-    existing = FeePayment.objects.filter(idempotency_key=idempotency_key).first()
+    month = month.replace(day=1)
+    request = (session.pk, group.pk if group else None, chapter.pk if chapter else None, month)
+    existing = _replay(idempotency_key, request, amount)
     if existing is not None:
         return existing
     if amount <= 0:
         raise _refuse(_("The amount must be more than zero."), "amount")
-    month = month.replace(day=1)
     with transaction.atomic():
         session = TransactionSession.objects.select_for_update().get(pk=session.pk)
         check_scope(user, session.office, write=True)
+        # A double click's second request waited for the first on the session's lock: it finds
+        # the payment the first made, now committed.
+        existing = _replay(idempotency_key, request, amount)
+        if existing is not None:
+            return existing
         if not session.is_open:
             raise _refuse(_("The session is closed: it takes no more payments."))
         if month_end(month) >= session.date:
@@ -97,15 +103,37 @@ def fee_pay(
                 },
                 "amount",
             )
-        return FeePayment.objects.create(
-            session=session,
-            group=payee if isinstance(payee, SavingsGroup) else None,
-            chapter=payee if isinstance(payee, Chapter) else None,
-            month=month,
-            amount=amount,
-            paid_by=user,
-            idempotency_key=idempotency_key,
-        )
+        try:
+            with transaction.atomic():
+                return FeePayment.objects.create(
+                    session=session,
+                    group=payee if isinstance(payee, SavingsGroup) else None,
+                    chapter=payee if isinstance(payee, Chapter) else None,
+                    month=month,
+                    amount=amount,
+                    paid_by=user,
+                    idempotency_key=idempotency_key,
+                )
+        except IntegrityError:
+            # The key taken meanwhile by a payment in another session (not serialised by
+            # this session's lock).
+            raise _refuse(_msg_key_reused()) from None
+
+
+def _msg_key_reused() -> str:
+    return _("This form was already used for another payment: reload the page and pay again.")
+
+
+def _replay(key: str, request: tuple, amount: int) -> FeePayment | None:
+    """The payment already made under this key, if it is the same payment (session, payee,
+    month and amount); a key used for another payment is refused."""
+    existing = FeePayment.objects.filter(idempotency_key=key).first()
+    if existing is None:
+        return None
+    made = (existing.session_id, existing.group_id, existing.chapter_id, existing.month)
+    if made != request or existing.amount != amount:
+        raise _refuse(_msg_key_reused())
+    return existing
 
 
 # --- dated rates ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ bad line at once; then, if any line was refused, the whole sheet is rolled back 
 SheetRefused lists (line, column, message) for each.
 """
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from functools import partial
@@ -44,6 +45,9 @@ DISBURSEMENT_COLUMNS = ("amount",)
 RECEIPT_LENGTH = 50
 # Errors that are the sheet's, not a line's, carry line 0.
 SHEET = 0
+# What a loan number, a receipt or the sheet's key may not hold: the control characters (NUL
+# cannot even reach PostgreSQL) and lone surrogates (not encodable in UTF-8).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class LineError(NamedTuple):
@@ -112,6 +116,16 @@ def _amount(value: Any) -> tuple[int, str | None]:
     return value, None
 
 
+def _control_character(value: str) -> str | None:
+    """The refusal of a text holding a control character, if it does."""
+    match = _CONTROL.search(value)
+    if match is None:
+        return None
+    return _("The value contains the control character U+%(c)04X; remove it.") % {
+        "c": ord(match.group())
+    }
+
+
 def _read_lines(raw_lines: Iterable[Any], line_class, errors: list[LineError]) -> list:
     """The lines as line_class, each amount checked; a refused amount counts as 0 and its error
     is recorded, so the line's other columns are still checked against the book."""
@@ -140,6 +154,9 @@ def _read_lines(raw_lines: Iterable[Any], line_class, errors: list[LineError]) -
             errors.append(LineError(number, "receipt", _("Not a receipt number.")))
             receipt = ""
         receipt = str(receipt).strip()
+        if problem := _control_character(receipt):
+            errors.append(LineError(number, "receipt", problem))
+            receipt = ""
         if len(receipt) > RECEIPT_LENGTH:
             errors.append(
                 LineError(
@@ -151,7 +168,11 @@ def _read_lines(raw_lines: Iterable[Any], line_class, errors: list[LineError]) -
             receipt = receipt[:RECEIPT_LENGTH]
         loan_number = data.get("loan_number")
         loan_number = loan_number.strip() if isinstance(loan_number, str) else ""
-        if not loan_number:
+        if problem := _control_character(loan_number):
+            # Refused here, and not looked up: the database cannot even compare it.
+            errors.append(LineError(number, "loan_number", problem))
+            loan_number = ""
+        elif not loan_number:
             errors.append(LineError(number, "loan_number", _("The loan number is missing.")))
         lines.append(line_class(loan_number=loan_number, receipt=receipt, **values))
     return lines
@@ -318,8 +339,10 @@ def _post_sheet(
     idempotency_key: str,
     post_line: Callable[..., dict[str, int]],
 ) -> SheetPosting:
-    if not idempotency_key or len(idempotency_key) > 100:
+    if not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > 100:
         raise SheetRefused([LineError(SHEET, "key", _("The sheet needs a key (at most 100)."))])
+    if problem := _control_character(idempotency_key):
+        raise SheetRefused([LineError(SHEET, "key", problem)])
     with transaction.atomic():
         replayed = _replayed(idempotency_key, session, group, kind)
         if replayed is not None:
@@ -343,6 +366,18 @@ def _post_sheet(
                     totals[name] = totals.get(name, 0) + amount
         if errors:
             raise SheetRefused(sorted(errors, key=lambda e: e.line))
+        if not posted_lines:
+            # An empty sheet would still take the group's one sheet of its kind in the session,
+            # and the real one would be refused as already posted.
+            raise SheetRefused(
+                [
+                    LineError(
+                        SHEET,
+                        "sheet",
+                        _("Nothing to post: every amount on the sheet is blank or 0."),
+                    )
+                ]
+            )
         posting.lines = posted_lines
         for name, amount in totals.items():
             setattr(posting, name, amount)

@@ -1,8 +1,13 @@
 """Reads of the commune transaction day: the scoped getters of sessions and the collection
 sheet (form 13/TD) of a group on a session date.
 
-The sheet of a group on a date D, per loan managed through the group (loans.Loan.group) that is
-active:
+The sheet of a group on a date D, per loan managed through the group (loans.Loan.group) that
+had something to collect at the start of D: principal outstanding before D, or interest payable
+(a settled loan whose interest was not paid with its principal is on the sheet until it is; one
+whose interest is paid on D stays on D's sheet). The loans are chosen by that state, not by
+their status now, so a loan repaid in full at the session of D stays on D's sheet (and in the
+session's summary). Written-off and transferred loans are never on it (they collect nothing
+here), nor a loan with nothing outstanding and nothing due:
 
 - interest_due: the loan book's interest over [P, D) less the prepaid credit
   (loans.selectors.interest_due_for(...).payable), P being the date interest was paid to;
@@ -23,12 +28,13 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Sum
 from django.http import Http404
 
 from borrowers.models import SavingsGroup
 from borrowers.selectors import check_scope, office_ids_for
-from loans.models import Instalment, Loan, LoanTransaction
+from loans import ledger
+from loans.models import Instalment, Loan, LoanTransaction, TransactionKind
 from loans.selectors import interest_due_for
 from savings.selectors import savings_balances
 
@@ -133,11 +139,57 @@ def principal_due(*, outstanding: int, overdue: int, frozen: int, not_due: int) 
     return overdue + max(0, in_term - not_due)
 
 
+def _settled_candidates(groups: list[SavingsGroup], day: dt.date) -> QuerySet:
+    """The ids of the groups' settled loans that may have had principal outstanding before `day`
+    or interest payable on it, as a subquery of the sheet's loan query (no query of its own).
+
+    A balance before `day` on a loan now settled was repaid on or after `day`. Interest accrues
+    only while principal is outstanding, so interest is left only where the principal last
+    moved after the date interest was paid to (or interest was never paid), or was paid on or
+    after `day` (the session paid it). Whether the loan is on the sheet is then decided from its
+    balances and interest (collection_sheets); this only spares reading the ledger of every
+    loan the group ever settled."""
+    return (
+        LoanTransaction.objects.filter(loan__group__in=groups, loan__status=Loan.Status.SETTLED)
+        .values("loan_id")
+        .annotate(
+            moved=Max("value_date", filter=~Q(d_outstanding=0)),
+            paid_to=Max(
+                "value_date",
+                filter=Q(kind__in=ledger.INTEREST_SETTLING_KINDS, reversed_by__isnull=True),
+            ),
+        )
+        .filter(
+            Q(moved__gte=day)
+            | Q(paid_to__isnull=True)
+            | Q(paid_to__gte=day)
+            | Q(moved__gt=F("paid_to"))
+        )
+        .values("loan_id")
+    )
+
+
 def collection_sheets(groups: Iterable[SavingsGroup], day: dt.date) -> list[CollectionSheet]:
     """The sheets of several groups on one day (a session's), read together."""
     groups = list(groups)
     loans = list(
-        Loan.objects.filter(group__in=groups, status=Loan.Status.ACTIVE)
+        Loan.objects.filter(group__in=groups)
+        .filter(
+            Q(status=Loan.Status.ACTIVE)
+            | Q(status=Loan.Status.SETTLED, pk__in=_settled_candidates(groups, day))
+        )
+        .annotate(
+            # Interest paid to `day` or later: the loan had interest due at the start of `day`,
+            # which the sheet's interest due (read after the day's postings) no longer shows.
+            interest_paid_since=Exists(
+                LoanTransaction.objects.filter(
+                    loan_id=OuterRef("pk"),
+                    value_date__gte=day,
+                    kind__in=ledger.INTEREST_SETTLING_KINDS,
+                    reversed_by__isnull=True,
+                )
+            )
+        )
         .select_related("household", "programme")
         .order_by("household__search_name", "household_id", "number")
     )
@@ -150,7 +202,7 @@ def collection_sheets(groups: Iterable[SavingsGroup], day: dt.date) -> list[Coll
     for loan in loans:
         outstanding, overdue, frozen = balances.get(loan.pk, (0, 0, 0))
         due = interest[loan.pk].payable
-        if outstanding <= 0 and due <= 0:
+        if outstanding <= 0 and due <= 0 and not loan.interest_paid_since:
             continue
         assert loan.group_id is not None
         by_group[loan.group_id].append(
@@ -231,7 +283,7 @@ def get_session_group(session: TransactionSession, group_pk: int) -> SavingsGrou
 
 @dataclass
 class GroupSummary:
-    """What one group handed in and was paid at the session, against what its sheet said."""
+    """What one group handed in and was paid at the session, and what its members left unpaid."""
 
     group: SavingsGroup
     posted: bool = False
@@ -241,9 +293,6 @@ class GroupSummary:
     savings_for_interest: int = 0
     savings_for_principal: int = 0
     disbursed: int = 0
-    # From the ledger: the session's entries (keyed s{session}:g{group}:…) as posted.
-    ledger_interest: int = 0
-    ledger_principal: int = 0
     interest_unpaid: int = 0
     principal_unpaid: int = 0
 
@@ -259,26 +308,17 @@ class GroupSummary:
     def principal_collected(self) -> int:
         return self.principal + self.savings_for_principal
 
-    @property
-    def ledger_agrees(self) -> bool:
-        return (self.ledger_interest, self.ledger_principal) == (
-            self.interest_collected,
-            self.principal_collected,
-        )
 
-
-SUMMED = (
+# The SheetPosting totals a group's row adds up.
+POSTED = (
     "interest",
     "principal",
     "savings_deposited",
     "savings_for_interest",
     "savings_for_principal",
     "disbursed",
-    "ledger_interest",
-    "ledger_principal",
-    "interest_unpaid",
-    "principal_unpaid",
 )
+SUMMED = (*POSTED, "interest_unpaid", "principal_unpaid")
 
 
 @dataclass(frozen=True)
@@ -298,18 +338,16 @@ class SessionSummary:
         return self.cash_in - self.totals["disbursed"] - self.fees_paid
 
 
-def session_key_prefix(session: TransactionSession, group: SavingsGroup) -> str:
-    """The prefix of the ledger keys of a sheet posted in the session (SheetPosting's lines)."""
-    return f"s{session.pk}:g{group.pk}:"
-
-
 def session_summary(session: TransactionSession) -> SessionSummary:
-    """Collected by kind per group and in total (the posted sheets, and the ledger's own entries
-    of the session to check them by), disbursed, fees paid, and what remains unpaid.
+    """Collected by kind per group and in total (the posted sheets), disbursed, fees paid, and
+    what the members left unpaid.
 
-    Unpaid interest is the interest still due to the session date after its postings; unpaid
-    principal is the sheet's principal due (balances at the start of the day) less the principal
-    the session collected (in cash or from savings), never below nought."""
+    Unpaid is counted loan by loan on the group's sheet of the session date, never netted
+    between members (one paying ahead does not cover another who paid nothing): a loan's unpaid
+    interest is the interest still due to the date after the session's postings (the sheet's
+    interest due, read after them); its unpaid principal is its principal due (balances at the
+    start of the day) less the principal the session repaid on it, in cash or from savings,
+    never below nought."""
     groups = list(session.groups.select_related("chapter__organisation").order_by("code"))
     rows = {group.pk: GroupSummary(group=group) for group in groups}
     for posting in session.postings.all():
@@ -318,46 +356,38 @@ def session_summary(session: TransactionSession) -> SessionSummary:
             continue
         if posting.kind == posting.Kind.COLLECTION:
             row.posted = True
-        for name in SUMMED[:6]:
+        for name in POSTED:
             setattr(row, name, getattr(row, name) + getattr(posting, name))
-    _ledger_figures(session, rows)
+    repaid = _principal_repaid(session)
     for sheet in collection_sheets(groups, session.date):
         row = rows[sheet.group.pk]
         row.interest_unpaid = sheet.totals["interest_due"]
-        row.principal_unpaid = max(0, sheet.totals["principal_due"] - row.principal_collected)
+        row.principal_unpaid = sum(
+            max(0, line.principal_due - repaid.get(line.loan_id, 0)) for line in sheet.lines
+        )
     totals = {name: sum(getattr(row, name) for row in rows.values()) for name in SUMMED}
     return SessionSummary(
         session=session, groups=list(rows.values()), totals=totals, fees_paid=fees_paid_in(session)
     )
 
 
-def _ledger_figures(session: TransactionSession, rows: dict[int, GroupSummary]) -> None:
-    """The session's interest and principal entries in the ledger, per group, net of their
-    reversals being none (a posted sheet is not reversed through the session)."""
-    from loans.models import TransactionKind as Kind
-
-    entries = (
+def _principal_repaid(session: TransactionSession) -> dict[int, int]:
+    """The principal the session's sheets repaid, per loan, in one query: the repayments under
+    the session's keys (s{session}:g{group}:{loan}:principal, and the savings_principal
+    column's companion entry), in cash or from savings; one since reversed repaid nothing."""
+    rows = (
         LoanTransaction.objects.filter(
             office_id=session.office_id,
             value_date=session.date,
             idempotency_key__startswith=f"s{session.pk}:g",
-            counted_kind__in=(Kind.INTEREST_PAYMENT, Kind.PRINCIPAL_REPAYMENT),
+            kind=TransactionKind.PRINCIPAL_REPAYMENT,
+            reversed_by__isnull=True,
         )
-        .exclude(kind=Kind.REVERSAL)
-        .values_list("idempotency_key", "counted_kind", "amount")
+        .values("loan_id")
+        .annotate(total=Sum("amount"))
+        .values_list("loan_id", "total")
     )
-    for key, kind, amount in entries:
-        try:
-            group_id = int(key.split(":", 2)[1][1:])
-        except (IndexError, ValueError):
-            continue
-        row = rows.get(group_id)
-        if row is None:
-            continue
-        if kind == Kind.INTEREST_PAYMENT:
-            row.ledger_interest += amount
-        else:
-            row.ledger_principal += amount
+    return dict(rows)
 
 
 def session_groups(session: TransactionSession) -> list[SavingsGroup]:

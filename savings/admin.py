@@ -12,6 +12,14 @@ class DemandDepositRateAdmin(admin.ModelAdmin):
     list_display = ["effective_from", "office", "annual_rate", "placeholder", "decision"]
     list_filter = ["office", "placeholder"]
 
+    # A new rate is a new dated row: a row once saved is kept as it was (like the fee rates),
+    # so the rate a past day's interest used can always be read back.
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):

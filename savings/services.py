@@ -400,6 +400,18 @@ def savings_credit_interest(*, office: Office, day: dt.date, user) -> int:
     if user is not None and not can_write(user, office):
         raise PermissionDenied(_("Only the office's staff or manager credits savings interest."))
     loan_services.check_value_date(office, day)
+    if office.business_date <= day:
+        # The day's own deposits and withdrawals may still come: its closing balance is known
+        # once the end of day has moved past it.
+        raise ValidationError(
+            {
+                "day": _(
+                    "Interest for the half-year ending %(d)s is credited once that day is over "
+                    "(after its end of day)."
+                )
+                % {"d": day.strftime("%d/%m/%Y")}
+            }
+        )
     accounts = list(
         SavingsAccount.objects.select_for_update().filter(office=office, opened_on__lte=end)
     )

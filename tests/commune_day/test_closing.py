@@ -8,11 +8,17 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from borrowers.models import HouseholdCategory
 from commune_day import services as day
 from commune_day.models import SheetPosting, TransactionSession
-from commune_day.selectors import session_summary
+from commune_day.posting import post_collection_sheet
+from commune_day.selectors import collection_sheet, session_summary
+from loans import services as loan_services
+from loans.models import Loan
+from loans.selectors import interest_due_on
 
-from ..conftest import refused
+from ..conftest import key, refused
+from ..factories import HouseholdFactory
 
 D = dt.date
 
@@ -67,6 +73,80 @@ def test_the_summary_adds_up_the_postings(posted, household_a):
         2_350_000,
     )
     assert summary.cash_expected == 2_350_000 - 1_000_000
+
+
+def _old_loan(household, *, manager, staff, hn):
+    """10 M over 60 months from 15/01/2020: ten instalments of 1 M every six months, so the
+    two of 15/07/2020 and 15/01/2021 are due (in term) at the session of 10/06/2021."""
+    HouseholdCategory.objects.get_or_create(household=household, year=2020, category="poor")
+    loan = loan_services.loan_apply(
+        household=household, programme=hn, amount=10_000_000, term_months=60,
+        applied_on=D(2020, 1, 5), user=staff, group=household.group,
+    )  # fmt: skip
+    loan_services.loan_approve(loan=loan, user=manager, approved_on=D(2020, 1, 10))
+    loan_services.loan_disburse(
+        loan=loan, amount=10_000_000, value_date=D(2020, 1, 15), user=staff,
+        idempotency_key=key(),
+    )  # fmt: skip
+    loan.refresh_from_db()
+    return loan
+
+
+def test_the_unpaid_is_counted_per_member_not_netted(
+    session, household_a, manager_a, staff_a, teller_a, hn
+):
+    group = household_a.group
+    ahead, behind, repaid = (
+        _old_loan(h, manager=manager_a, staff=staff_a, hn=hn)
+        for h in (
+            household_a,
+            HouseholdFactory(group=group, full_name="Lê Thị Mai"),
+            HouseholdFactory(group=group, full_name="Đỗ Văn Nam"),
+        )
+    )
+    sheet = {line.loan_id: line for line in collection_sheet(group, session.date).lines}
+    assert [sheet[loan.pk].principal_due for loan in (ahead, behind, repaid)] == [2_000_000] * 3
+    interest = {loan.pk: interest_due_on(loan, session.date).payable for loan in (ahead, behind)}
+    # One member pays 5 M of principal (3 M beyond the due), one pays nothing, and one repays
+    # the whole 10 M (its interest left unpaid).
+    post_collection_sheet(
+        session=session,
+        group=group,
+        lines=[
+            {
+                "loan_number": ahead.number,
+                "interest": interest[ahead.pk],
+                "principal": 3_000_000,
+                "savings": 2_000_000,
+                "savings_principal": 2_000_000,
+            },
+            {"loan_number": repaid.number, "principal": 10_000_000},
+        ],  # fmt: skip
+        user=teller_a,
+        idempotency_key="sheet-1",
+    )
+    assert Loan.objects.get(pk=repaid.pk).status == "settled"
+    repaid_interest = interest_due_on(Loan.objects.get(pk=repaid.pk), session.date).payable
+    assert repaid_interest > 0
+
+    summary = session_summary(session)
+    (row,) = [row for row in summary.groups if row.group == group]
+    assert (row.principal_collected, row.interest_collected) == (15_000_000, interest[ahead.pk])
+    # Netted, the group's 6 M due less the 15 M collected would leave nothing unpaid; the member
+    # who paid nothing still owes his 2 M, and his interest.
+    assert row.principal_unpaid == 2_000_000
+    # The loan repaid in full stays on the session's sheet (and so in its summary), with its
+    # principal due as printed that morning and its interest still payable.
+    line = next(
+        line for line in collection_sheet(group, session.date).lines if line.loan_id == repaid.pk
+    )
+    assert (line.outstanding, line.principal_due, line.interest_due) == (
+        10_000_000,
+        2_000_000,
+        repaid_interest,
+    )
+    assert row.interest_unpaid == interest[behind.pk] + repaid_interest
+    assert summary.totals["principal_unpaid"] == 2_000_000
 
 
 def test_closing_with_the_count_matching_then_countersigned(posted, teller_a, controller_a):

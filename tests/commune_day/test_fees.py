@@ -269,6 +269,12 @@ def test_fee_payment_limits(office_a, month, session, staff_a):
         session=session, month=MAY, amount=100_000, user=staff_a, idempotency_key="k1", group=g2
     )
     assert again.pk == first.pk
+    # The same key for another payment (another payee, or amount) is refused, not replayed.
+    for other in ({"amount": 5_000, "group": g2}, {"amount": 100_000, "chapter": farmers}):
+        with refused("already used for another payment"):
+            fee_services.fee_pay(
+                session=session, month=MAY, user=staff_a, idempotency_key="k1", **other
+            )
     with refused("At most 23.750", field="amount"):
         fee_services.fee_pay(
             session=session, month=MAY, amount=23_751, user=staff_a, idempotency_key=key(),

@@ -487,3 +487,215 @@ def test_a_sheet_line_costs_a_bounded_number_of_queries(sheet, staff_a):
             session=session, group=group, lines=lines, user=staff_a, idempotency_key=key()
         )
     assert len(captured) <= 12 + 26 * len(lines), len(captured)
+
+
+# --- review: empty sheets, the command's session, control characters, dates ---------------------
+
+NOTHING = "Nothing to post: every amount on the sheet is blank or 0."
+NUL_REFUSED = "The value contains the control character U+0000; remove it."
+
+
+@pytest.mark.parametrize(
+    "lines", [[], "zeros"], ids=["no lines", "every amount 0 or blank"]
+)  # fmt: skip
+def test_an_empty_sheet_is_refused_and_leaves_the_group_s_sheet_to_post(sheet, staff_a, lines):
+    session, group, loans = sheet
+    if lines == "zeros":
+        lines = [{"loan_number": loan.number, "interest": 0, "principal": ""} for loan in loans]
+    with pytest.raises(SheetRefused) as refused:
+        post_collection_sheet(
+            session=session, group=group, lines=lines, user=staff_a, idempotency_key="empty"
+        )
+    assert refused.value.errors == [LineError(0, "sheet", NOTHING)]
+    assert not SheetPosting.objects.exists()
+    posting = post_collection_sheet(
+        session=session, group=group, user=staff_a, idempotency_key="real",
+        lines=[{"loan_number": loans[0].number, "principal": 1_000_000}],
+    )  # fmt: skip
+    assert posting.lines == 1
+
+
+def test_an_empty_disbursement_sheet_is_refused(sheet, approved, staff_a):
+    session, group, _loans = sheet
+    for lines in ([], [{"loan_number": loan.number, "amount": 0} for loan in approved]):
+        with pytest.raises(SheetRefused) as refused:
+            post_disbursements(
+                session=session, group=group, lines=lines, user=staff_a, idempotency_key=key()
+            )
+        assert refused.value.errors == [LineError(0, "sheet", NOTHING)]
+    assert not SheetPosting.objects.exists()
+    posting = post_disbursements(
+        session=session, group=group, user=staff_a, idempotency_key=key(),
+        lines=[{"loan_number": approved[1].number, "amount": 10_000_000}],
+    )  # fmt: skip
+    assert posting.disbursed == 10_000_000
+
+
+def test_a_blank_screen_posts_nothing_and_says_so(client, sheet, approved, staff_a):
+    session, group, _loans = sheet
+    client.force_login(staff_a)
+    for url in (
+        _enter_url(session, group),
+        reverse("sessions:disburse", args=[session.pk, group.pk]),
+    ):
+        data = {
+            name: ("" if name.startswith("l") and not name.endswith(("loan_number", "receipt"))
+                   else value)
+            for name, value in _form(client.get(url)).items()
+        }  # fmt: skip
+        response = client.post(url, data)
+        assert response.status_code == 400
+        assert [e[:2] for e in response.context["sheet_errors"]] == [(0, "sheet")]
+    assert not SheetPosting.objects.exists()
+    data = _form(client.get(_enter_url(session, group)))
+    assert client.post(_enter_url(session, group), data).status_code == 302  # the real sheet
+
+
+def test_control_characters_in_a_loan_number_a_receipt_or_the_key_are_refused(sheet, staff_a):
+    session, group, loans = sheet
+    with pytest.raises(SheetRefused) as refused:
+        post_collection_sheet(
+            session=session, group=group, user=staff_a, idempotency_key=key(),
+            lines=[{"loan_number": "\x00bad", "principal": 1000},
+                   {"loan_number": loans[1].number, "principal": 1000, "receipt": "BL\x001"},
+                   {"loan_number": loans[2].number + "\ud800", "principal": 1000}],
+        )  # fmt: skip
+    assert [(e.line, e.column) for e in refused.value.errors] == [
+        (1, "loan_number"),
+        (2, "receipt"),
+        (3, "loan_number"),
+    ]
+    assert refused.value.errors[0].message == NUL_REFUSED
+    for bad in ("\x00", "k\x00", "k\ud800"):
+        with pytest.raises(SheetRefused) as refused:
+            post_collection_sheet(
+                session=session, group=group, user=staff_a, idempotency_key=bad,
+                lines=[{"loan_number": loans[0].number, "principal": 1000}],
+            )  # fmt: skip
+        assert [e[:2] for e in refused.value.errors] == [(0, "key")]
+    assert not SheetPosting.objects.exists()
+    assert not LoanTransaction.objects.filter(kind="principal_repayment").exists()
+
+
+def test_a_nul_on_the_screens_is_a_400_with_its_message(client, sheet, approved, staff_a):
+    session, group, _loans = sheet
+    client.force_login(staff_a)
+    for url in (
+        _enter_url(session, group),
+        reverse("sessions:disburse", args=[session.pk, group.pk]),
+    ):
+        data = _form(client.get(url))
+        response = client.post(url, {**data, "l1-loan_number": "\x00bad"})
+        assert response.status_code == 400
+        (error,) = response.context["rows"][0].errors  # in the page's language: U+0000 in both
+        assert error.column == "loan_number" and "U+0000" in error.message
+        response = client.post(url, {**data, "l1-receipt": "\x00"})
+        assert response.status_code == 400
+        assert "U+0000" in response.context["rows"][0].receipt_errors[0].message
+        response = client.post(url, {**data, "idempotency_key": "\x00"})
+        assert response.status_code == 400
+        assert [e[:2] for e in response.context["sheet_errors"]] == [(0, "key")]
+    assert not SheetPosting.objects.exists()
+
+
+def test_the_command_refuses_a_nul_in_the_file_line_by_line(sheet, tmp_path):
+    _session, group, loans = sheet
+    err = io.StringIO()
+    lines = [
+        {"loan_number": loans[0].number, "principal": 1000},
+        {"loan_number": "\x00x", "principal": 1000},
+    ]
+    path = _file(tmp_path, {"key": "k", "lines": lines})
+    assert "\\u0000x" in (tmp_path / "sheet.json").read_text(encoding="utf-8")  # JSON escapes
+    with pytest.raises(CommandError, match="posted nothing"):
+        call_command(
+            "post_collection_sheet", office=group.office.code, group=group.code,
+            date="2021-06-15", user="staff_a", file=path, stderr=err,
+        )  # fmt: skip
+    assert err.getvalue().splitlines() == [f"line 2: loan_number: {NUL_REFUSED}"]
+    path = _file(tmp_path, {"key": "\x00", "lines": []})
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="posted nothing"):
+        call_command(
+            "post_collection_sheet", office=group.office.code, group=group.code,
+            date="2021-06-15", user="staff_a", file=path, stderr=err,
+        )  # fmt: skip
+    assert err.getvalue().splitlines() == [f"key: {NUL_REFUSED}"]
+    assert not SheetPosting.objects.exists()
+
+
+def _session_without_the_group(sheet):
+    session, group, loans = sheet
+    other = HouseholdFactory(group__village__commune=group.village.commune).group
+    session.groups.set([other])
+    return session, group, loans, other
+
+
+def test_the_command_adds_the_group_to_an_open_session_of_the_office(sheet, staff_a, tmp_path):
+    session, group, loans, other = _session_without_the_group(sheet)
+    lines = [{"loan_number": loans[0].number, "principal": 500_000}]
+    with pytest.raises(CommandError):  # a refused sheet adds nothing
+        _command(_file(tmp_path, {"key": "k", "lines": [{**lines[0], "principal": -1}]}), group)
+    assert list(session.groups.all()) == [other]
+    _command(_file(tmp_path, {"key": "k", "lines": lines}), group)
+    assert set(session.groups.all()) == {group, other}
+    assert Loan.objects.get(pk=loans[0].pk).outstanding == 19_500_000
+
+
+def test_the_command_adds_no_group_to_a_closing_session(
+    sheet, staff_a, manager_a, auditor_a, tmp_path
+):
+    session, group, loans, other = _session_without_the_group(sheet)
+    TransactionSession.objects.filter(pk=session.pk).update(
+        status="closing", controller=manager_a, teller=auditor_a, cash_expected=0, cash_counted=0,
+        closed_by=staff_a, closed_at=timezone.now(),
+    )  # fmt: skip
+    lines = [{"loan_number": loans[0].number, "principal": 500_000}]
+    with pytest.raises(CommandError, match="closed"):
+        _command(_file(tmp_path, {"key": "k", "lines": lines}), group)
+    assert list(session.groups.all()) == [other]
+    assert not SheetPosting.objects.exists()
+
+
+@pytest.mark.parametrize("who", ["auditor_a", "staff_b"])
+def test_the_command_lets_only_the_office_s_staff_add_a_group(sheet, tmp_path, who, request):
+    session, group, loans, other = _session_without_the_group(sheet)
+    request.getfixturevalue(who)
+    lines = [{"loan_number": loans[0].number, "principal": 500_000}]
+    with pytest.raises(CommandError, match="Only the office's staff"):
+        _command(_file(tmp_path, {"key": "k", "lines": lines}), group, user=who)
+    assert list(session.groups.all()) == [other]
+    assert not SheetPosting.objects.exists()
+
+
+def test_the_command_opens_no_session_for_an_auditor(sheet, auditor_a, tmp_path):
+    _session, group, loans = sheet
+    TransactionSession.objects.all().delete()
+    lines = [{"loan_number": loans[0].number, "principal": 500_000}]
+    with pytest.raises(CommandError, match="Only staff or a manager"):
+        _command(_file(tmp_path, {"key": "k", "lines": lines}), group, user="auditor_a")
+    assert not TransactionSession.objects.exists()
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1899-12-31", "2101-01-01", "9999-12-31"])
+def test_the_commands_refuse_a_date_outside_the_bounds(sheet, tmp_path, day):
+    _session, group, loans = sheet
+    with pytest.raises(CommandError, match="between 1900-01-01 and 2100-12-31"):
+        call_command(
+            "collection_sheet", office=group.office.code, group=group.code, date=day,
+            stdout=io.StringIO(),
+        )  # fmt: skip
+    lines = [{"loan_number": loans[0].number, "principal": 500_000}]
+    with pytest.raises(CommandError, match="between 1900-01-01 and 2100-12-31"):
+        _command(_file(tmp_path, {"key": "k", "lines": lines}), group, day=day)
+
+
+@pytest.mark.parametrize("day", ["1900-01-01", "2100-12-31"])
+def test_the_collection_sheet_reads_the_bounds_themselves(sheet, day):
+    _session, group, _loans = sheet
+    out = io.StringIO()
+    call_command(
+        "collection_sheet", office=group.office.code, group=group.code, date=day, json=True,
+        stdout=out,
+    )  # fmt: skip
+    assert json.loads(out.getvalue())

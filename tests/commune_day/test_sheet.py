@@ -138,6 +138,36 @@ def test_a_sheet_is_read_in_a_few_queries_whatever_its_size(
     assert sheet.totals["interest_due"] == sum(line.interest_due for line in sheet.lines)
 
 
+def test_a_settled_loan_with_interest_payable_is_on_the_sheet_until_it_is_paid(
+    active_loan, staff_a
+):
+    # The 50 M repaid on 01/05 with no interest: 15/01 → 01/05 is still to pay, and nothing
+    # accrues after it.
+    services.loan_repay_principal(
+        loan=active_loan,
+        amount=50 * M,
+        value_date=D(2021, 5, 1),
+        user=staff_a,
+        idempotency_key=key(),
+    )
+    active_loan.refresh_from_db()
+    assert active_loan.status == "settled"
+    left = selectors.loan_interest_due(active_loan, D(2021, 1, 15), D(2021, 5, 1))
+    assert left > 0
+    line = line_of(active_loan, D(2021, 6, 10))
+    assert (line.interest_due, line.principal_due, line.overdue, line.outstanding) == (
+        left,
+        0,
+        0,
+        0,
+    )
+    pay(active_loan, staff_a, left, D(2021, 6, 10))
+    # Paid at the session of 10/06: still on that day's sheet (it had interest due), with none
+    # left; on the next day's, gone.
+    assert line_of(active_loan, D(2021, 6, 10)).interest_due == 0
+    assert collection_sheet(active_loan.group, D(2021, 6, 11)).lines == []
+
+
 def test_loans_of_other_groups_and_not_disbursed_are_not_on_the_sheet(active_loan, household_a):
     other = GroupFactory(village=household_a.village)
     assert collection_sheet(other, D(2021, 6, 10)).lines == []

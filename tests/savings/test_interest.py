@@ -89,6 +89,10 @@ def test_interest_is_credited_only_on_the_half_years_last_day(half_year, office_
         services.savings_credit_interest(office=office_a, day=D(2021, 6, 29), user=staff_a)
     with refused("after the business date", field="value_date"):
         services.savings_credit_interest(office=office_a, day=D(2021, 12, 31), user=staff_a)
+    # On 30 June itself the day's deposits may still come: credited once the day is over.
+    Office.objects.filter(pk=office_a.pk).update(business_date=D(2021, 6, 30))
+    with refused("once that day is over", field="day"):
+        services.savings_credit_interest(office=office_a, day=D(2021, 6, 30), user=staff_a)
 
 
 @translation.override("en")

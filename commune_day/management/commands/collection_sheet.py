@@ -3,11 +3,28 @@
 import datetime as dt
 import json
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
-from borrowers.models import Office, SavingsGroup
+from borrowers.models import DATE_BOUNDS, Office, SavingsGroup
 from branch_portal.templatetags.money import vnd
 from commune_day.selectors import collection_sheet
+
+
+def date_in_bounds(day: dt.date) -> dt.date:
+    """The day, refused (CommandError) outside the dates the project stores (DATE_BOUNDS):
+    beyond them the sheet's date arithmetic overflows."""
+    try:
+        for validator in DATE_BOUNDS:
+            validator(day)
+    except ValidationError as exc:
+        low, high = (v.limit_value for v in DATE_BOUNDS)
+        raise CommandError(
+            _("--date must be between %(low)s and %(high)s: %(d)s.")
+            % {"low": low.isoformat(), "high": high.isoformat(), "d": day.isoformat()}
+        ) from exc
+    return day
 
 
 class Command(BaseCommand):
@@ -28,6 +45,7 @@ class Command(BaseCommand):
             day = dt.date.fromisoformat(date)
         except ValueError as exc:
             raise CommandError(f"--date is not a date (YYYY-MM-DD): {date}") from exc
+        date_in_bounds(day)
         office_ = Office.objects.filter(code=office).first()
         if office_ is None:
             raise CommandError(f"no office {office}")

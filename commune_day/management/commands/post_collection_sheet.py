@@ -7,19 +7,24 @@ import json
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from borrowers.models import Office, SavingsGroup
+from borrowers.selectors import can_write
 from branch_portal.templatetags.money import group_thousands
+from commune_day.management.commands.collection_sheet import date_in_bounds
 from commune_day.models import TransactionSession
 from commune_day.posting import SheetRefused, post_collection_sheet
+from commune_day.services import commune_groups_on, session_open, session_require_open
 
 
 def _date(value: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError as exc:
         raise CommandError(_("Not a date (YYYY-MM-DD): %(v)r.") % {"v": value}) from exc
+    return date_in_bounds(day)
 
 
 def read_sheet_file(path: str) -> tuple[str, list]:
@@ -44,14 +49,24 @@ def read_sheet_file(path: str) -> tuple[str, list]:
 
 def session_for(*, office: Office, group: SavingsGroup, day: dt.date, user) -> TransactionSession:
     """The day's session of the group's commune; opened with the user as its leader if there
-    is none."""
+    is none. A session that does not serve the group yet gains it only while it is open and
+    when the user works in its office, under the session's lock: call it in the posting's
+    transaction, so a refused sheet leaves the session as it was."""
     commune = group.village.commune
     session = TransactionSession.objects.filter(commune=commune, date=day).first()
     if session is None:
-        from commune_day.services import session_open
-
         session = session_open(office=office, commune=commune, leader=user, user=user, date=day)
-    if not session.groups.filter(pk=group.pk).exists():
+    if session.groups.filter(pk=group.pk).exists():
+        return session  # the posting checks the rest (and a double submit replays)
+    session = session_require_open(session)  # locked until the sheet commits
+    if not can_write(user, session.office):
+        raise PermissionDenied(_("Only the office's staff post sheets."))
+    if not commune_groups_on(commune, day).filter(pk=group.pk).exists():
+        raise ValidationError(
+            _("Group %(g)s is not active in %(c)s on %(d)s.")
+            % {"g": group.code, "c": commune.name, "d": day.strftime("%d/%m/%Y")}
+        )
+    if not session.groups.filter(pk=group.pk).exists():  # added while this one waited
         session.groups.add(group)
     return session
 
@@ -65,12 +80,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--office", required=True, help="The office's code.")
         parser.add_argument("--group", required=True, help="The group's code.")
-        parser.add_argument("--date", required=True, type=_date, help="The session's date.")
+        # Read in handle, not as the argument's type: a CommandError raised while argparse
+        # reads the line is printed as a traceback.
+        parser.add_argument("--date", required=True, help="The session's date, YYYY-MM-DD.")
         parser.add_argument("--user", required=True, help="The teller (staff of the office).")
         parser.add_argument("--file", required=True, help="The sheet, as JSON.")
 
     def handle(self, *args, office, group, date, user, file, **options):
-        if isinstance(date, str):  # call_command(date="…") does not apply the type
+        if not isinstance(date, dt.date):
             date = _date(date)
         target = Office.objects.filter(code=office).first()
         if target is None:
@@ -87,10 +104,12 @@ class Command(BaseCommand):
             raise CommandError(_("No user %(u)r.") % {"u": user})
         key, lines = read_sheet_file(file)
         try:
-            session = session_for(office=target, group=found, day=date, user=teller)
-            posting = post_collection_sheet(
-                session=session, group=found, lines=lines, user=teller, idempotency_key=key
-            )
+            # One transaction: a refused sheet neither opens the session nor adds the group.
+            with transaction.atomic():
+                session = session_for(office=target, group=found, day=date, user=teller)
+                posting = post_collection_sheet(
+                    session=session, group=found, lines=lines, user=teller, idempotency_key=key
+                )
         except SheetRefused as refused:
             for error in refused.errors:
                 self.stderr.write(str(error))
