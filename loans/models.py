@@ -19,6 +19,7 @@ from borrowers.models import (
     SavingsGroup,
     events_by_time,
 )
+from branch_portal.append_only import AppendOnly
 
 from . import ledger
 from .kinds import LoanStatus, TransactionKind
@@ -340,12 +341,16 @@ class ImportBatch(models.Model):
         return f"#{self.pk} {self.office_id} {self.started_at:%d/%m/%Y %H:%M}"
 
 
-class LoanTransaction(models.Model):
+class LoanTransaction(AppendOnly, models.Model):
     """One entry of the ledger. Append-only: the database refuses UPDATE and DELETE.
 
     Each entry carries its signed effect on the loan's principal balances (d_outstanding,
     d_overdue, d_frozen), so a balance as of any date is one SUM over the entries up to it.
     """
+
+    append_only_message = (
+        "The ledger is append-only: post a reversal instead of updating or deleting."
+    )
 
     office = models.ForeignKey(Office, on_delete=models.PROTECT, related_name="+")
     loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="transactions")
@@ -455,14 +460,6 @@ class LoanTransaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount} ({self.value_date:%d/%m/%Y})"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None and not self._state.adding:
-            raise TypeError("The ledger is append-only: post a reversal instead of updating.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("The ledger is append-only: post a reversal instead of deleting.")
 
     @property
     def is_companion(self) -> bool:

@@ -16,6 +16,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from borrowers.models import DATE_BOUNDS, Household, Office, events_by_time
+from branch_portal.append_only import AppendOnly
 from loans.models import AppendOnlyQuerySet, LoanTransaction
 from loans.money import MAX_AMOUNT
 
@@ -84,8 +85,10 @@ KIND_SIGN = {
 }
 
 
-class SavingsTransaction(models.Model):
+class SavingsTransaction(AppendOnly, models.Model):
     """One entry of the savings ledger. Append-only: the database refuses UPDATE and DELETE."""
+
+    append_only_message = "The savings ledger is append-only: post another entry instead."
 
     Kind = SavingsKind
 
@@ -155,14 +158,6 @@ class SavingsTransaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount} ({self.value_date:%d/%m/%Y})"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None and not self._state.adding:
-            raise TypeError("The savings ledger is append-only: post another entry instead.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("The savings ledger is append-only: post another entry instead.")
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from borrowers.models import DATE_BOUNDS, Chapter, Office, Organisation, SavingsGroup
+from branch_portal.append_only import AppendOnly
 from loans.models import AppendOnlyQuerySet
 
 from .sessions import TransactionSession
@@ -48,10 +49,12 @@ def _from_month_start(name: str) -> models.CheckConstraint:
     return models.CheckConstraint(condition=Q(effective_from__day=1), name=name)
 
 
-class DatedRate(models.Model):
+class DatedRate(AppendOnly, models.Model):
     """What every rate row carries: from when, for which office (none: the bank's default),
     under which decision, who entered it. Refuses update and delete, in code and in the
     database."""
+
+    append_only_message = "A rate is never edited nor deleted: add a new one from a later month."
 
     office = models.ForeignKey(
         Office,
@@ -74,14 +77,6 @@ class DatedRate(models.Model):
     class Meta:
         abstract = True
         ordering = ["-effective_from", "id"]
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None and not self._state.adding:
-            raise TypeError("A rate is never edited: add a new one from a later month.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("A rate is never deleted: add a new one from a later month.")
 
 
 class CommissionRate(DatedRate):
@@ -201,10 +196,12 @@ class FeeTier(DatedRate):
         return f"≤ {self.max_overdue_ratio} %, ≥ {self.min_collection_rate} %: × {self.factor}"
 
 
-class FeePayment(models.Model):
+class FeePayment(AppendOnly, models.Model):
     """A commission (to a group) or an entrustment fee (to a chapter) for one month, paid in
     cash at a transaction session. Append-only like the ledger; the key makes a resubmitted
     form pay once."""
+
+    append_only_message = "A fee payment is never edited nor deleted."
 
     session = models.ForeignKey(
         TransactionSession, on_delete=models.PROTECT, related_name="fee_payments"
@@ -256,11 +253,3 @@ class FeePayment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%m/%Y} {self.amount}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None and not self._state.adding:
-            raise TypeError("A fee payment is never edited.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("A fee payment is never deleted.")
