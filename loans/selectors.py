@@ -188,23 +188,30 @@ class Timeline:
 
 
 def timeline_from(loan: Loan, day: dt.date) -> Timeline:
-    """The loan's Timeline from `day`, in one query: its entries up to `day` fall in one group
-    (dated `day`), each later day in its own."""
+    """The loan's Timeline from `day`, in one query (timelines_from)."""
+    return timelines_from([loan.pk], day)[loan.pk]
+
+
+def timelines_from(loan_ids, day: dt.date) -> dict[int, Timeline]:
+    """Each loan's Timeline from `day`, in one query whatever the number of loans: a loan's
+    entries up to `day` fall in one group (dated `day`), each later day in its own."""
+    ids = list(loan_ids)
     rows = (
-        LoanTransaction.objects.filter(loan=loan)
+        LoanTransaction.objects.filter(loan_id__in=ids)
         .annotate(bucket=Greatest("value_date", Value(day)))
-        .values("bucket")
+        .values("loan_id", "bucket")
         .annotate(o=Sum("d_outstanding"), v=Sum("d_overdue"), f=Sum("d_frozen"))
-        .order_by("bucket")
-        .values_list("bucket", "o", "v", "f")
+        .order_by("loan_id", "bucket")
+        .values_list("loan_id", "bucket", "o", "v", "f")
     )
-    on, later = Balances(0, 0, 0), []
-    for bucket, o, v, f in rows:
+    on: dict[int, Balances] = {}
+    later: dict[int, list[DayChange]] = {pk: [] for pk in ids}
+    for loan_id, bucket, o, v, f in rows:
         if bucket == day:
-            on = Balances(o, v, f)
+            on[loan_id] = Balances(o, v, f)
         else:
-            later.append((bucket, o, v, f))
-    return Timeline(on, tuple(later))
+            later[loan_id].append((bucket, o, v, f))
+    return {pk: Timeline(on.get(pk, Balances(0, 0, 0)), tuple(later[pk])) for pk in ids}
 
 
 def disbursed_before_transfer(loan: Loan) -> int:

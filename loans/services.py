@@ -306,7 +306,7 @@ def _check_amount(amount: int) -> None:
         )
 
 
-def _check_timeline(timeline: Timeline, value_date: dt.date, effect: ledger.Effect) -> None:
+def check_timeline(timeline: Timeline, value_date: dt.date, effect: ledger.Effect) -> None:
     """A back-dated entry must leave the balances valid on its value date and on every later
     day on which they change, not only today: no negative principal, overdue or frozen."""
     d_out, d_ovd, d_frz = effect
@@ -349,7 +349,7 @@ def _post(
     if effect != ledger.NO_EFFECT:
         if timeline is None:
             timeline = timeline_from(loan, value_date)
-        _check_timeline(timeline, value_date, effect)
+        check_timeline(timeline, value_date, effect)
     loan.outstanding += d_outstanding
     loan.overdue += d_overdue
     loan.frozen += d_frozen

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from branch_portal.templatetags.money import group_thousands
+from commune_day import posting
 from commune_day.models import SheetPosting, TransactionSession
 from commune_day.posting import (
     LineError,
@@ -474,9 +475,12 @@ def test_the_disbursement_screen_and_the_printable_list(client, sheet, approved,
     )
 
 
-def test_a_sheet_line_costs_a_bounded_number_of_queries(sheet, staff_a):
-    """The bench's line (interest, principal, savings deposit) in at most 26 queries, plus the
-    sheet's own: a service that starts reading per line what the sheet reads once shows here."""
+def test_a_sheet_line_costs_a_bounded_number_of_queries(sheet, staff_a, monkeypatch):
+    """Line by line through the services (a sheet using savings for a loan, or one the bulk path
+    declines), the bench's line (interest, principal, savings deposit) takes at most 26 queries,
+    plus the sheet's own: a service that starts reading per line what the sheet reads once shows
+    here. (The bulk path's own bound is in test_bulk_posting.)"""
+    monkeypatch.setattr(posting, "FAST_PATH", False)
     session, group, loans = sheet
     lines = [
         {"loan_number": loan.number, "interest": due(loan), "principal": 100_000, "savings": 50_000}
