@@ -106,3 +106,13 @@ class SessionCloseForm(BootstrapMixin, forms.Form):
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+
+
+class HandoverForm(BootstrapMixin, forms.Form):
+    handed_in = CashField(label=_("Cash the group head handed in (đồng)"))
+    note = forms.CharField(
+        label=_("Explanation of any difference"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

@@ -17,6 +17,7 @@ in a few statements); any line they would not post sends it through the services
 """
 
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from functools import partial
@@ -34,12 +35,13 @@ from loans import approvals, ledger
 from loans import bulk as loan_bulk
 from loans import services as loan_services
 from loans.batch import posting_batch
-from loans.models import Loan
+from loans.models import Loan, LoanTransaction
 from loans.money import MAX_AMOUNT
 from savings import bulk as savings_bulk
 from savings import services as savings_services
+from savings.models import SavingsTransaction
 
-from .models import SheetPosting, TransactionSession
+from .models import HeldReceipt, SheetPosting, TransactionSession
 from .services import session_require_open
 
 Kind = SheetPosting.Kind
@@ -110,7 +112,7 @@ def line_key(session: TransactionSession, group: SavingsGroup, loan: Loan, colum
 # --- reading the lines ---------------------------------------------------------------------------
 
 
-def _amount(value: Any) -> tuple[int, str | None]:
+def read_amount(value: Any) -> tuple[int, str | None]:
     """A whole number of đồng from 0 to the shared maximum, or the refusal."""
     if value is None or value == "":
         return 0, None
@@ -125,7 +127,7 @@ def _amount(value: Any) -> tuple[int, str | None]:
     return value, None
 
 
-def _control_character(value: str) -> str | None:
+def control_character(value: str) -> str | None:
     """The refusal of a text holding a control character, if it does."""
     match = _CONTROL.search(value)
     if match is None:
@@ -155,7 +157,7 @@ def _read_lines(raw_lines: Iterable[Any], line_class, errors: list[LineError]) -
             errors.append(LineError(number, str(column), _("Unknown column.")))
         values: dict[str, Any] = {}
         for column in amounts:
-            values[column], problem = _amount(data.get(column))
+            values[column], problem = read_amount(data.get(column))
             if problem:
                 errors.append(LineError(number, column, problem))
         receipt = data.get("receipt") or ""
@@ -163,7 +165,7 @@ def _read_lines(raw_lines: Iterable[Any], line_class, errors: list[LineError]) -
             errors.append(LineError(number, "receipt", _("Not a receipt number.")))
             receipt = ""
         receipt = str(receipt).strip()
-        if problem := _control_character(receipt):
+        if problem := control_character(receipt):
             errors.append(LineError(number, "receipt", problem))
             receipt = ""
         if len(receipt) > RECEIPT_LENGTH:
@@ -177,7 +179,7 @@ def _read_lines(raw_lines: Iterable[Any], line_class, errors: list[LineError]) -
             receipt = receipt[:RECEIPT_LENGTH]
         loan_number = data.get("loan_number")
         loan_number = loan_number.strip() if isinstance(loan_number, str) else ""
-        if problem := _control_character(loan_number):
+        if problem := control_character(loan_number):
             # Refused here, and not looked up: the database cannot even compare it.
             errors.append(LineError(number, "loan_number", problem))
             loan_number = ""
@@ -348,10 +350,11 @@ def _post_sheet(
     idempotency_key: str,
     post_line: Callable[..., dict[str, int]],
     post_all: Callable[..., list[dict[str, int]] | None] | None = None,
+    after_post: Callable[[SheetPosting], Any] | None = None,
 ) -> SheetPosting:
     if not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > 100:
         raise SheetRefused([LineError(SHEET, "key", _("The sheet needs a key (at most 100)."))])
-    if problem := _control_character(idempotency_key):
+    if problem := control_character(idempotency_key):
         raise SheetRefused([LineError(SHEET, "key", problem)])
     with transaction.atomic():
         replayed = _replayed(idempotency_key, session, group, kind)
@@ -399,6 +402,8 @@ def _post_sheet(
         for name, amount in totals.items():
             setattr(posting, name, amount)
         posting.save(update_fields=["lines", *totals])
+        if after_post is not None:
+            after_post(posting)
         return posting
 
 
@@ -545,7 +550,8 @@ def post_collection_sheet(
     idempotency_key: str,
 ) -> SheetPosting:
     """Post a group's collection sheet (13/TD) in the session: every line or none. Raises
-    SheetRefused listing every refused line; a key already posted returns its SheetPosting."""
+    SheetRefused listing every refused line; a key already posted returns its SheetPosting.
+    The receipts the group head holds are confirmed by it: the sheet must include them."""
     return _post_sheet(
         session=session,
         group=group,
@@ -556,7 +562,76 @@ def post_collection_sheet(
         idempotency_key=idempotency_key,
         post_line=_post_collection_line,
         post_all=_post_collection_at_once,
+        after_post=settle_held,
     )
+
+
+# --- receipts held by the group head (commune_day.custody) --------------------------------------
+
+# A held receipt's columns, as the sheet's line keys name them.
+HELD_COLUMNS = ("interest", "principal", "savings")
+
+
+def settle_held(sheet_posting: SheetPosting) -> int:
+    """Inside a group's collection sheet's transaction: every receipt the group's head holds
+    must be in what the sheet posted (each column of each loan at least what is held); they
+    are then confirmed by it. Raises SheetRefused naming each loan short of its receipts.
+    Returns the number confirmed."""
+    held = list(
+        HeldReceipt.objects.select_for_update()
+        .select_related("loan")
+        .filter(group_id=sheet_posting.group_id, status=HeldReceipt.Status.HELD)
+        .order_by("pk")
+    )
+    if not held:
+        return 0
+    posted = _posted_by_loan(sheet_posting, {r.loan for r in held})
+    needed: dict[Loan, dict[str, int]] = defaultdict(lambda: dict.fromkeys(HELD_COLUMNS, 0))
+    for receipt in held:
+        for name in HELD_COLUMNS:
+            needed[receipt.loan][name] += getattr(receipt, name)
+    errors = []
+    for loan, columns in sorted(needed.items(), key=lambda item: item[0].pk):
+        for name, amount in columns.items():
+            if posted.get((loan.pk, name), 0) < amount:
+                errors.append(
+                    LineError(
+                        SHEET,
+                        name,
+                        _(
+                            "Loan %(n)s: %(held)s đồng of %(col)s is held by the group head "
+                            "(receipts %(r)s); the sheet must post at least that."
+                        )
+                        % {
+                            "n": loan.number,
+                            "held": group_thousands(amount),
+                            "col": name,
+                            "r": ", ".join(x.receipt for x in held if x.loan == loan)[:200],
+                        },
+                    )
+                )
+    if errors:
+        raise SheetRefused(errors)
+    HeldReceipt.objects.filter(pk__in=[r.pk for r in held]).update(
+        status=HeldReceipt.Status.CONFIRMED, posting=sheet_posting
+    )
+    return len(held)
+
+
+def _posted_by_loan(sheet_posting: SheetPosting, loans: Iterable[Loan]) -> dict:
+    session, group = sheet_posting.session, sheet_posting.group
+    keys = {
+        line_key(session, group, loan, column): (loan.pk, column)
+        for loan in loans
+        for column in HELD_COLUMNS
+    }
+    posted: dict[tuple[int, str], int] = {}
+    for model in (LoanTransaction, SavingsTransaction):
+        for key, amount in model.objects.filter(idempotency_key__in=list(keys)).values_list(
+            "idempotency_key", "amount"
+        ):
+            posted[keys[key]] = amount
+    return posted
 
 
 # --- disbursements -------------------------------------------------------------------------------

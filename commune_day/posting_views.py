@@ -19,11 +19,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
 
 from borrowers.access import PortalRequest
 from branch_portal.templatetags.money import group_thousands
 from loans.forms import parse_vnd
 
+from . import custody
+from .forms import HandoverForm
 from .models import SheetPosting
 from .posting import (
     SHEET,
@@ -323,3 +326,40 @@ def session_disbursements(request: PortalRequest, pk: int):
             "back_url": session_url(session),
         },
     )
+
+
+# --- receipts held by the group head (commune_day.custody) ---------------------------------------
+
+
+@login_required
+@require_POST
+def confirm_custody(request: PortalRequest, pk: int, group_pk: int):
+    """The teller confirms what the group head holds: every held receipt posts as the group's
+    sheet, with the cash handed in against it. Back to the session, with the outcome."""
+    session = get_session_for_user(request.user, pk, write=True)
+    group = get_session_group(session, group_pk)
+    form = HandoverForm(request.POST)
+    if not form.is_valid():
+        for field_errors in form.errors.values():
+            for error in field_errors:
+                messages.error(request, f"{group.code}: {error}")
+        return redirect("sessions:detail", pk=session.pk)
+    try:
+        handover = custody.custody_confirm(
+            session=session,
+            group=group,
+            handed_in=form.cleaned_data["handed_in"],
+            note=form.cleaned_data["note"],
+            user=request.user,
+            idempotency_key=f"custody:s{session.pk}:g{group.pk}",
+        )
+    except SheetRefused as refused:
+        for error in refused.errors:
+            messages.error(request, f"{group.code}: {error.message}")
+    else:
+        messages.success(
+            request,
+            _("%(g)s: %(n)s receipts held by the group head posted, %(held)s đồng.")
+            % {"g": group.code, "n": handover.receipts, "held": group_thousands(handover.held)},
+        )
+    return redirect("sessions:detail", pk=session.pk)

@@ -24,4 +24,9 @@ urlpatterns = [
     ),
     path("<int:pk>/groups/<int:group_pk>/disburse/", posting_views.disburse_group, name="disburse"),
     path("<int:pk>/disbursements/", posting_views.session_disbursements, name="disbursements"),
+    path(
+        "<int:pk>/groups/<int:group_pk>/custody/",
+        posting_views.confirm_custody,
+        name="confirm_custody",
+    ),
 ]

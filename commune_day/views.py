@@ -21,7 +21,7 @@ from borrowers.selectors import check_scope
 from borrowers.views import apply_errors, require_writer
 from branch_portal.pagination import TableListMixin
 
-from . import printing, services
+from . import custody, printing, services
 from .filters import SessionFilter
 from .forms import SessionCloseForm, SessionOpenForm, SessionTeamForm
 from .models import SheetPosting, SheetPrintRun, TransactionSession
@@ -117,6 +117,7 @@ def session_detail(request: PortalRequest, pk: int):
             "rows": [(row, members.get(row.group.pk, 0)) for row in summary.groups],
             "can_write": request.access.can_write(session.office),
             "runs": session.print_runs.defer("pdf")[:5],
+            "custody": custody.session_custody(session),
         },
     )
 
