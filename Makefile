@@ -78,6 +78,7 @@ bench: $(STAMP)
 	$(BIN)/python manage.py bench_commune_day_post --office BENCHCD --members 60 --runs 3
 	$(BIN)/python manage.py seed_synthetic --office SHEETS --households 12000 --loans 20000 --entries 200000 --seed 3 --replace
 	$(BIN)/python manage.py bench_commune_day --office SHEETS --user bench_admin
+	$(BIN)/python manage.py bench_api_receipts --office SHEETS --user bench_admin --requests 1000
 
 clean-db:
 	rm -rf var/postgres

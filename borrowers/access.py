@@ -71,6 +71,14 @@ def access_for(user: User | AnonymousUser) -> Access:
     return cached if cached is not None else resolve(user)
 
 
+def attach(user: User) -> Access:
+    """Resolve a user's Access once for a request the middleware did not see authenticated
+    (an API call, authenticated by its token inside the view) and keep it on the user."""
+    access = resolve(user)
+    setattr(user, _ON_USER, access)
+    return access
+
+
 class PortalRequest(HttpRequest):
     """The request a logged-in view receives, with what AccessMiddleware sets (for annotations:
     HttpRequest's own user is a User or an AnonymousUser)."""

@@ -59,6 +59,9 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "csp",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "branch_portal",
     "borrowers",
     "loans",
@@ -66,6 +69,7 @@ INSTALLED_APPS = [
     "reports",
     "commune_day",
     "seeding",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -225,6 +229,53 @@ CONTENT_SECURITY_POLICY = {
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
 
 REDIS_URL = env_str("REDIS_URL")
+# The shared cache (the API's rate limits): Redis when there is one, so every process counts
+# together; keyed by database, so two checkouts or test workers on one Redis never mix.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"bp:{DATABASES['default']['NAME']}",
+        }
+    }
+
+# The API (docs/decisions/0019-api.md).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.BearerTokenAuthentication",
+        # A logged-in user reads the schema, the docs and (read-only) the data in the browser.
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.TokenScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.IdCursor",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.PortalAutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON in, as out: a form-encoded body is a 415, not a second way to say the same thing.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+API_RATE_LIMIT = env_str("API_RATE_LIMIT") or "1200/min"
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Branch Portal API",
+    "DESCRIPTION": (
+        "The transaction office's API: borrowers, loans, ledger entries and report runs, scoped "
+        "to the token's offices. Authenticate with `Authorization: Bearer <token>`."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set, where two fields share one or two sets share a field name.
+    "ENUM_NAME_OVERRIDES": {
+        "EntryKindEnum": "loans.kinds.TransactionKind",
+        "ReportRunKindEnum": "reports.models.ReportRun.Kind",
+    },
+}
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = REDIS_URL is None

@@ -13,5 +13,9 @@ urlpatterns = [
     path("sessions/", include("commune_day.urls")),
     path("fees/", include("commune_day.fee_urls")),
     path("notices/", include("commune_day.notice_urls")),
+    path("api/", include("api.urls")),
     path("", include("loans.home")),  # the home page reads loans and households
 ]
+
+handler404 = "branch_portal.errors.page_not_found"
+handler500 = "branch_portal.errors.server_error"

@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("branch_portal", "borrowers", "loans", "savings", "reports", "commune_day", "seeding")
+APPS = (
+    "branch_portal", "borrowers", "loans", "savings", "reports", "commune_day", "seeding", "api",
+)  # fmt: skip
 LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
 
 

@@ -55,7 +55,12 @@ ALLOW_LIST = {
     "password_reset_confirm": "public by design: guarded by the signed token in its path",
     "password_reset_complete": "a static confirmation page",
     "set_language": "the language switch: stores a preference in the session",
+    "api:tokens": "the user's own API tokens, not office data: tests/api/test_tokens.py",
+    "api:token-revoke": "the user's own API tokens; another's is a 404: tests/api/test_tokens.py",
 }
+# The API answers 401, not the login page: every route of the api namespace is probed with
+# office A's and office B's tokens by tests/api/test_scoping.py, which fails on a route it lacks.
+SKIPPED_API = "api:"
 # Whole namespaces left out: the admin has its own staff-only login and permissions.
 SKIPPED_NAMESPACES = {"admin"}
 
@@ -416,6 +421,18 @@ def _session(w):
     return w.session
 
 
+def _hold_a_receipt(w):
+    """What the group head holds: 1.000 đồng of interest on the world's loan."""
+    from commune_day import custody
+
+    _session(w)
+    custody.receipt_hold(
+        group=w.household.group, idempotency_key=key(), user=w.users["staff_a"],
+        data={"loan_number": w.loan.number, "receipt": "BL 9", "interest": 1_000},
+        today=dt.date(2021, 6, 15),
+    )  # fmt: skip
+
+
 def _session_kwargs(w):
     return {"pk": _session(w).pk}
 
@@ -740,6 +757,13 @@ SPECS: dict[str, Spec] = {
         },
     ),
     "sessions:disbursements": Spec(kwargs=_session_kwargs),
+    "sessions:confirm_custody": Spec(
+        kwargs=_sheet_kwargs,
+        get=POST_ONLY,
+        writes="write",
+        prepare=_hold_a_receipt,
+        payload=lambda w: {"handed_in": "1.000", "note": ""},
+    ),
     # savings
     "savings:ledger": Spec(kwargs=lambda w: {"household_pk": w.household.pk}),
     "savings:deposit": Spec(
@@ -788,6 +812,7 @@ def url_names(resolver=None, namespace: str | None = None) -> list[str]:
 def test_every_url_pattern_is_in_the_table():
     names = url_names()
     assert len(names) == len(set(names)), "two patterns share a name"
+    names = [n for n in names if not n.startswith(SKIPPED_API) or n in ALLOW_LIST]
     missing = sorted(set(names) - SPECS.keys() - ALLOW_LIST.keys())
     assert not missing, f"URL patterns with no scoping row in tests/test_scoping.py: {missing}"
     stale = sorted((SPECS.keys() | ALLOW_LIST.keys()) - set(names))

@@ -1,0 +1,111 @@
+"""Making and revoking API tokens."""
+
+import hashlib
+import secrets
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from borrowers.access import Role, access_for
+
+from .models import ApiToken, Scope
+
+TOKEN_PREFIX = "bp_"
+NAME_LENGTH = 100
+
+
+def digest_of(token: str) -> str:
+    """What is stored of a token. A token is 256 random bits, so a plain SHA-256 is enough: no
+    dictionary or brute force reaches it, and a lookup is one unique-index probe."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def scopes_allowed(user) -> list[str]:
+    """The scopes a user may hold: read for everyone with an office; collect for staff and
+    managers; admin for managers and superusers."""
+    if user.is_superuser:
+        return [s.value for s in Scope]
+    roles = access_for(user).roles_held
+    allowed = [Scope.READ.value] if roles else []
+    if roles & {Role.STAFF, Role.MANAGER}:
+        allowed.append(Scope.COLLECT.value)
+    if Role.MANAGER in roles:
+        allowed.append(Scope.ADMIN.value)
+    return allowed
+
+
+def may_manage_tokens_of(actor, user) -> bool:
+    return actor.pk == user.pk or actor.is_superuser
+
+
+@transaction.atomic
+def token_create(
+    *, user, name: str, scope: str, actor, group=None, household=None
+) -> tuple[ApiToken, str]:
+    """A new token for `user`, made by `actor` (the user, or a superuser): the row and the token
+    itself, which is not stored and cannot be shown again. With `group`, it reaches that group
+    only (the group head's phone: read or collect); with `household`, that household only (the
+    borrower's statement: read)."""
+    if not may_manage_tokens_of(actor, user):
+        raise PermissionDenied(_("Only the user or an administrator makes the user's tokens."))
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": _("Give the token a name (what uses it).")})
+    if len(name) > NAME_LENGTH or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        raise ValidationError(
+            {"name": _("A name has at most %(n)s characters, without control characters.")
+             % {"n": NAME_LENGTH}}
+        )  # fmt: skip
+    if scope not in Scope.values:
+        raise ValidationError({"scope": _("Choose read, collect or admin.")})
+    if scope not in scopes_allowed(user):
+        raise ValidationError(
+            {"scope": _("%(u)s's role does not allow the %(s)s scope.")
+             % {"u": user.get_username(), "s": scope}}
+        )  # fmt: skip
+    _check_restriction(user, scope, group, household)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken.objects.create(
+        user=user,
+        group=group,
+        household=household,
+        name=name,
+        scope=scope,
+        prefix=token[:10],
+        digest=digest_of(token),
+        created_by=actor,
+    )
+    return row, token
+
+
+def _check_restriction(user, scope: str, group, household) -> None:
+    if group is not None and household is not None:
+        raise ValidationError({"group": _("A token reaches one group or one household, not both.")})
+    target = group if group is not None else household
+    if target is None:
+        return
+    if target.office_id not in access_for(user).office_ids and not user.is_superuser:
+        raise ValidationError(
+            {"group" if group is not None else "household":
+             _("%(u)s does not work in the office of %(t)s.")
+             % {"u": user.get_username(), "t": str(target)[:60]}}
+        )  # fmt: skip
+    if group is not None and scope == Scope.ADMIN:
+        raise ValidationError({"scope": _("A group's token reads or collects; it is not admin.")})
+    if household is not None and scope != Scope.READ:
+        raise ValidationError({"scope": _("A household's token only reads.")})
+
+
+@transaction.atomic
+def token_revoke(*, token: ApiToken, actor) -> ApiToken:
+    """Revoke a token: refused from its next request on. Revoking twice changes nothing."""
+    token = ApiToken.objects.select_for_update().get(pk=token.pk)
+    if not may_manage_tokens_of(actor, token.user):
+        raise PermissionDenied(_("Only the token's user or an administrator revokes it."))
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.revoked_by = actor
+        token.save(update_fields=["revoked_at", "revoked_by"])
+    return token
