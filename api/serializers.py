@@ -219,3 +219,124 @@ class ConflictSerializer(serializers.Serializer):
     errors = serializers.DictField(child=serializers.CharField(), required=False)
     receipt = HeldReceiptSerializer(required=False)
     sheet = SheetSerializer(required=False)
+
+
+class OutboxEntrySerializer(serializers.Serializer):
+    """One entry of either ledger, as the core bank books it: `source` says which; the loan
+    fields are null for a savings entry and `d_balance` for a loan entry."""
+
+    position = serializers.IntegerField()
+    source = serializers.ChoiceField(choices=["loan", "savings"])
+    id = serializers.IntegerField()
+    office = serializers.CharField()
+    kind = serializers.CharField()
+    value_date = serializers.DateField()
+    amount = serializers.IntegerField()
+    citizen_id = serializers.CharField()
+    loan_number = serializers.CharField(allow_null=True)
+    programme = serializers.CharField(allow_null=True)
+    counted_kind = serializers.CharField(allow_null=True)
+    d_outstanding = serializers.IntegerField(allow_null=True)
+    d_overdue = serializers.IntegerField(allow_null=True)
+    d_frozen = serializers.IntegerField(allow_null=True)
+    reverses = serializers.IntegerField(allow_null=True)
+    d_balance = serializers.IntegerField(allow_null=True)
+    loan_entry = serializers.IntegerField(
+        allow_null=True, help_text="For savings used to pay a loan: the loan entry it paid."
+    )
+    reference = serializers.CharField(allow_blank=True)
+    posted_at = serializers.DateTimeField()
+
+
+class OutboxPageSerializer(serializers.Serializer):
+    after = serializers.IntegerField()
+    last_position = serializers.IntegerField(
+        help_text="The position to ask after next; equal to `after` when nothing is new."
+    )
+    more = serializers.BooleanField(help_text="Whether entries beyond this page are there now.")
+    entries = OutboxEntrySerializer(many=True)
+
+
+class StatementEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    value_date = serializers.DateField()
+    kind = serializers.CharField()
+    kind_label = serializers.CharField()
+    amount = serializers.IntegerField()
+    reference = serializers.CharField(allow_blank=True)
+    reverses_id = serializers.IntegerField(allow_null=True)
+    reversed = serializers.BooleanField()
+    outstanding = serializers.IntegerField(help_text="The balance right after this entry.")
+    overdue = serializers.IntegerField()
+    frozen = serializers.IntegerField()
+    interest_paid = serializers.IntegerField()
+
+
+class StatementInstalmentSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    due_date = serializers.DateField()
+    extended_to = serializers.DateField(allow_null=True)
+    principal = serializers.IntegerField()
+    paid = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    status = serializers.CharField()
+    status_label = serializers.CharField()
+
+
+class StatementTotalsSerializer(serializers.Serializer):
+    disbursed = serializers.IntegerField()
+    repaid = serializers.IntegerField()
+    written_off = serializers.IntegerField()
+    outstanding = serializers.IntegerField()
+    overdue = serializers.IntegerField()
+    frozen = serializers.IntegerField()
+    in_term = serializers.IntegerField()
+    interest_paid = serializers.IntegerField()
+    interest_due = serializers.IntegerField()
+    interest_prepaid = serializers.IntegerField()
+    interest_written_off = serializers.IntegerField()
+
+
+class StatementLoanSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    programme = serializers.CharField()
+    approved_amount = serializers.IntegerField()
+    term_months = serializers.IntegerField()
+    monthly_rate = serializers.DecimalField(
+        max_digits=6, decimal_places=4, allow_null=True, help_text="% a month"
+    )
+    group = serializers.CharField(allow_blank=True)
+    disbursed_on = serializers.DateField(allow_null=True)
+    maturity_date = serializers.DateField(allow_null=True)
+    status_label = serializers.CharField()
+    interest_paid_through = serializers.DateField(allow_null=True)
+    totals = StatementTotalsSerializer()
+    entries = StatementEntrySerializer(many=True)
+    schedule = StatementInstalmentSerializer(many=True)
+
+
+class StatementSavingsEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    value_date = serializers.DateField()
+    kind = serializers.CharField()
+    amount = serializers.IntegerField()
+    d_balance = serializers.IntegerField()
+    balance = serializers.IntegerField(help_text="The balance right after this entry.")
+    reference = serializers.CharField(allow_blank=True)
+
+
+class StatementSavingsSerializer(serializers.Serializer):
+    balance = serializers.IntegerField()
+    entries = StatementSavingsEntrySerializer(many=True)
+
+
+class StatementSerializer(serializers.Serializer):
+    """The borrower's statement (the page's, reports.statement) with their savings beside it."""
+
+    office = serializers.CharField()
+    citizen_id = serializers.CharField()
+    full_name = serializers.CharField()
+    as_of = serializers.DateField()
+    totals = StatementTotalsSerializer()
+    loans = StatementLoanSerializer(many=True)
+    savings = StatementSavingsSerializer(allow_null=True, help_text="None: never saved.")

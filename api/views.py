@@ -6,14 +6,24 @@ from django.db.models import fields as model_fields
 from django.http import Http404, HttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
 
 from borrowers.selectors import households_for_user, office_ids_for
 from loans.models import LoanTransaction
 from loans.selectors import loans_for_user
+from reports.forms import StatementForm
 from reports.selectors import runs_for_user
+from reports.statement import statement_for
+from savings.models import SavingsAccount
 
 from . import filters, serializers
 from .models import ApiToken, Scope
@@ -60,6 +70,46 @@ class HouseholdViewSet(ScopedReadViewSet):
             households_for_user(self.request.user).select_related(
                 "office", "village__commune", "group"
             )
+        )
+
+    @extend_schema(
+        summary="The household's statement: its loans and its savings as of a date",
+        description="The statement the office prints (every entry with the balances after it, "
+        "the schedule, the totals), with the savings account beside it. A borrower's token "
+        "(scope read, reach: their household) reads their own and no other.",
+        parameters=[
+            OpenApiParameter(
+                "as_of",
+                {"type": "string", "format": "date"},
+                description="Default: the office's business date; not after it, nor before the "
+                "household's first loan application.",
+            )
+        ],  # fmt: skip
+        responses=serializers.StatementSerializer,
+    )
+    @action(detail=True)
+    def statement(self, request, pk=None):
+        household = self.get_object()
+        form = StatementForm(request.query_params or {"as_of": ""}, household=household)
+        if not form.is_valid():
+            errors = form.errors.get_json_data()
+            raise ValidationError(
+                {name: [e["message"] for e in errs] for name, errs in errors.items()}
+            )
+        as_of = form.cleaned_data["as_of"]
+        statement = statement_for(household, as_of)
+        return Response(
+            serializers.StatementSerializer(
+                {
+                    "office": household.office.code,
+                    "citizen_id": household.citizen_id,
+                    "full_name": household.full_name,
+                    "as_of": as_of,
+                    "totals": statement.totals,
+                    "loans": statement.loans,
+                    "savings": _savings_as_of(household, as_of),
+                }
+            ).data
         )
 
 
@@ -134,3 +184,24 @@ class ReportRunViewSet(ScopedReadViewSet):
         response = HttpResponse(bytes(content), content_type=FILE_TYPES[fmt])
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
+
+
+def _savings_as_of(household, as_of) -> dict | None:
+    account = SavingsAccount.objects.filter(household=household).first()
+    if account is None:
+        return None
+    balance, entries = 0, []
+    for entry in account.transactions.filter(value_date__lte=as_of).order_by("value_date", "id"):
+        balance += entry.d_balance
+        entries.append(
+            {
+                "id": entry.pk,
+                "value_date": entry.value_date,
+                "kind": entry.kind,
+                "amount": entry.amount,
+                "d_balance": entry.d_balance,
+                "balance": balance,
+                "reference": entry.reference,
+            }
+        )
+    return {"balance": balance, "entries": entries}

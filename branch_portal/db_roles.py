@@ -33,8 +33,9 @@ INSERT_ONLY_MODELS += (
 # owner's, or from PostgreSQL 17 on anyone's holding MAINTAIN. Before 17 the application's ANALYZE
 # is skipped with a warning and autovacuum analyzes them a little later.
 MAINTAIN_MODELS = ("reports.MonthEndBalance", "reports.MonthEndTotal")
-# Django's record of applied migrations is the owner's business.
-READ_ONLY_TABLES = ("django_migrations",)
+# Django's record of applied migrations is the owner's business; the outbox is written only by
+# its triggers' functions, which run as the owner (outbox/migrations/0002_triggers.py).
+READ_ONLY_TABLES = ("django_migrations", "outbox_outboxentry", "outbox_pendingcommit")
 # The session setting that lets a TRUNCATE through the ledger's statement trigger (the test
 # database's flush sets it; see the decision record).
 ALLOW_TRUNCATE = "branch_portal.allow_truncate"

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "borrowers",
     "loans",
     "savings",
+    "outbox",
     "reports",
     "commune_day",
     "seeding",

@@ -191,6 +191,10 @@ def seed_office(
         result.counts.update(ledger)
         t = phase("loans, instalments, ledger entries", t)
 
+        # Replica mode kept the outbox's triggers off: the office's entries join the feed here.
+        cursor.execute("SELECT outbox_backfill(%s)", [office.pk])
+        t = phase("outbox", t)
+
         problems = _verify(cursor, office)
         if problems:
             raise AssertionError("synthetic data inconsistent: " + "; ".join(problems))
@@ -203,7 +207,7 @@ def seed_office(
             "borrowers_commune", "borrowers_village", "borrowers_chapter",
             "borrowers_savingsgroup", "borrowers_household", "borrowers_householdcategory",
             "borrowers_groupmembership", "loans_loan", "loans_instalment",
-            "loans_loantransaction",
+            "loans_loantransaction", "outbox_outboxentry",
         ):  # fmt: skip
             # Inside an outer transaction (tests), ANALYZE alone.
             verb = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
@@ -239,6 +243,8 @@ def _delete_office_data(cursor, office_id: int) -> None:
     its closed months, its ends of day and the month-end snapshots derived from its ledger. The
     new book starts at the business date: its history before it is the seeder's (an import's)."""
     statements = [
+        # The feed's rows of the old book go with it: the core bank of a benchmark office.
+        "DELETE FROM outbox_outboxentry WHERE office_id = %(o)s",
         "DELETE FROM loans_endofday WHERE office_id = %(o)s",
         "UPDATE borrowers_office SET first_business_date = business_date WHERE id = %(o)s",
         "DELETE FROM reports_monthendbalance WHERE snapshot_id IN "

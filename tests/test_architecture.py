@@ -8,6 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 APPS = (
     "branch_portal", "borrowers", "loans", "savings", "reports", "commune_day", "seeding", "api",
+    "outbox",
 )  # fmt: skip
 LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
 

@@ -31,6 +31,8 @@ OTHER_ROUTES = {
     "api:group-sheet": "probed below, with the group's detail",
     "api:group-receipts": "probed below, with the group's detail",
     "api:group-receipts-batch": "probed below, with the group's detail",
+    "api:outbox": "probed below: the feed of the token's offices only",
+    "api:borrower-statement": "tests/api/test_statement.py: office B's token gets 404",
 }
 
 
@@ -112,3 +114,17 @@ def test_a_user_who_left_the_office_reaches_nothing_at_once(client, api_world, s
     assert client.get(url, **token).status_code == 200
     OfficeMembership.objects.filter(user=staff_a).delete()
     assert client.get(url, **token).status_code == 404
+
+
+def test_the_outbox_feeds_the_tokens_offices_only(client, api_world, manager_a, manager_b):
+    from django.db import connection
+
+    # The entries of a test's transaction are numbered as a commit would number them.
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS outbox_number_at_commit IMMEDIATE")
+    url = reverse("api:outbox")
+    assert client.get(url).status_code in (401, 403)
+    theirs = client.get(url, **bearer(make_token(manager_b, scope="admin"))).json()
+    assert theirs["entries"] == [] and theirs["more"] is False
+    ours = client.get(url, **bearer(make_token(manager_a, scope="admin"))).json()
+    assert api_world["entry"] in [e["id"] for e in ours["entries"] if e["source"] == "loan"]

@@ -26,6 +26,17 @@ def test_counts_as_requested(seeded):
     assert seeded.counts["ledger_entries"] == 6_000
 
 
+def test_every_entry_is_in_the_outbox_numbered(seeded):
+    """Replica mode keeps the outbox's triggers off: the loader numbers the office's entries."""
+    from outbox.models import OutboxEntry
+
+    rows = OutboxEntry.objects.filter(office=seeded.office)
+    assert rows.filter(position__isnull=False).count() == 6_000
+    assert set(rows.values_list("loan_entry_id", flat=True)) == set(
+        LoanTransaction.objects.filter(office=seeded.office).values_list("pk", flat=True)
+    )
+
+
 def test_cache_equals_ledger(seeded):
     assert ledger_mismatches() == []
     call_command("check_ledger")
