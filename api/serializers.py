@@ -340,3 +340,27 @@ class StatementSerializer(serializers.Serializer):
     totals = StatementTotalsSerializer()
     loans = StatementLoanSerializer(many=True)
     savings = StatementSavingsSerializer(allow_null=True, help_text="None: never saved.")
+
+
+class JournalQuerySerializer(serializers.Serializer):
+    office = serializers.RegexField(PRINTABLE, max_length=20, help_text="The office's code.")
+    date = serializers.DateField(help_text="The value date (YYYY-MM-DD), at most the office's "
+                                 "business date.")  # fmt: skip
+
+
+class JournalLineSerializer(serializers.Serializer):
+    account = serializers.CharField()
+    account_name = serializers.CharField()
+    programme = serializers.CharField(allow_blank=True, help_text="Empty for savings.")
+    fund_source = serializers.CharField(allow_blank=True, help_text="Empty for savings.")
+    debit = serializers.IntegerField()
+    credit = serializers.IntegerField()
+
+
+class JournalSerializer(serializers.Serializer):
+    office = serializers.CharField(source="office.code")
+    date = serializers.DateField(source="day")
+    entries = serializers.IntegerField(help_text="How many ledger and savings entries it books.")
+    debits = serializers.IntegerField()
+    credits = serializers.IntegerField(help_text="Always equal to `debits`.")
+    lines = JournalLineSerializer(many=True)

@@ -7,7 +7,7 @@ from drf_spectacular.views import (
 )
 from rest_framework.routers import DefaultRouter
 
-from . import group_views, outbox_views, token_views, views
+from . import group_views, journal_views, outbox_views, token_views, views
 
 app_name = "api"
 
@@ -27,6 +27,8 @@ urlpatterns = [
     path("v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("v1/redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
     path("v1/outbox/", outbox_views.OutboxView.as_view(), name="outbox"),
+    path("v1/journal/", journal_views.JournalView.as_view(), name="journal"),
+    path("v1/journal/csv/", journal_views.JournalFileView.as_view(), name="journal-csv"),
     path("v1/", include(router.urls)),
     path("tokens/", token_views.token_list, name="tokens"),
     path("tokens/<int:pk>/revoke/", token_views.token_revoke, name="token-revoke"),

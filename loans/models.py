@@ -63,6 +63,21 @@ class Programme(models.Model):
     )
     sort_order = models.PositiveSmallIntegerField(default=0)
 
+    class FundSource(models.TextChoices):
+        CENTRAL = "central", _("Central capital")
+        LOCAL = "local", _("Local budget entrusted")
+
+    # Where the programme's money comes from, for the daily journal's breakdown: central capital
+    # unless the office sets a programme its province funds (a plausible default, the office's
+    # to set).
+    fund_source = models.CharField(
+        _("fund source"),
+        max_length=10,
+        choices=FundSource.choices,
+        default=FundSource.CENTRAL,
+        db_default=FundSource.CENTRAL,
+    )
+
     class Meta:
         ordering = ["sort_order", "code"]
         verbose_name = _("credit programme")

@@ -33,6 +33,8 @@ OTHER_ROUTES = {
     "api:group-receipts-batch": "probed below, with the group's detail",
     "api:outbox": "probed below: the feed of the token's offices only",
     "api:borrower-statement": "tests/api/test_statement.py: office B's token gets 404",
+    "api:journal": "tests/api/test_journal.py: office B's token gets 404",
+    "api:journal-csv": "tests/api/test_journal.py: office B's token gets 404",
 }
 
 
