@@ -8,7 +8,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from borrowers.selectors import office_ids_for
-from outbox.models import OutboxEntry
 from outbox.selectors import entries_after
 
 from . import serializers
@@ -27,58 +26,6 @@ def _whole(request, name: str, default: int, low: int, high: int) -> int:
             {name: [_("A whole number from %(low)d to %(high)d.") % {"low": low, "high": high}]}
         )
     return int(raw)
-
-
-def _row(item: OutboxEntry) -> dict:
-    common = {"position": item.position, "office": item.office.code}
-    if item.loan_entry is not None:
-        entry = item.loan_entry
-        return {
-            **common,
-            "source": "loan",
-            "id": entry.pk,
-            "kind": entry.kind,
-            "value_date": entry.value_date,
-            "amount": entry.amount,
-            "citizen_id": entry.loan.household.citizen_id,
-            "loan_number": entry.loan.number,
-            "programme": entry.loan.programme.code,
-            "counted_kind": entry.counted_kind,
-            "d_outstanding": entry.d_outstanding,
-            "d_overdue": entry.d_overdue,
-            "d_frozen": entry.d_frozen,
-            "reverses": entry.reverses_id,
-            "d_balance": None,
-            "loan_entry": None,
-            "reference": entry.reference,
-            "posted_at": entry.posted_at,
-        }
-    saving = item.savings_entry
-    assert saving is not None  # the table's CHECK: one of the two
-    return {
-        **common,
-        "source": "savings",
-        "id": saving.pk,
-        "kind": saving.kind,
-        "value_date": saving.value_date,
-        "amount": saving.amount,
-        "citizen_id": saving.account.household.citizen_id,
-        **dict.fromkeys(
-            (
-                "loan_number",
-                "programme",
-                "counted_kind",
-                "d_outstanding",
-                "d_overdue",
-                "d_frozen",
-                "reverses",
-            ),
-        ),  # fmt: skip
-        "d_balance": saving.d_balance,
-        "loan_entry": saving.loan_entry_id,
-        "reference": saving.reference,
-        "posted_at": saving.created_at,
-    }
 
 
 class OutboxView(APIView):
@@ -111,8 +58,10 @@ class OutboxView(APIView):
         page = rows[:limit]
         data = {
             "after": after,
-            "last_position": page[-1].position if page else after,
+            "last_position": page[-1]["position"] if page else after,
             "more": len(rows) > limit,
-            "entries": [_row(item) for item in page],
+            "entries": page,
         }
-        return Response(serializers.OutboxPageSerializer(data).data)
+        # The rows are already the schema's shape and JSON's types: a serializer over 5,000 of
+        # them would cost more than the queries.
+        return Response(data)

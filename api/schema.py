@@ -35,7 +35,9 @@ class PortalAutoSchema(AutoSchema):
         responses = super()._get_response_bodies(direction)
         extra = dict(COMMON)
         is_list = self._is_list_view()
-        if is_list or self.method != "GET":
+        # A list's filters and cursor, a body, or a GET's own parameters (the statement's date,
+        # the journal's office and day, the feed's position) can each be refused.
+        if is_list or self.method != "GET" or self.get_override_parameters():
             extra["400"] = BAD_REQUEST
         if "{" in self.path or is_list:
             extra["404"] = NOT_FOUND if "{" in self.path else LIST_NOT_FOUND
