@@ -4,6 +4,7 @@ pages, so another office's id answers 404 exactly as its page does."""
 from django.db.models import ExpressionWrapper, Q
 from django.db.models import fields as model_fields
 from django.http import Http404, HttpResponse
+from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -90,7 +91,10 @@ class HouseholdViewSet(ScopedReadViewSet):
     @action(detail=True)
     def statement(self, request, pk=None):
         household = self.get_object()
-        form = StatementForm(request.query_params or {"as_of": ""}, household=household)
+        as_of = request.query_params.get("as_of")
+        if as_of == "":  # as with the lists' typed filters: a client's mistake, not the default
+            raise ValidationError({"as_of": [_("Give a value, or leave the parameter out.")]})
+        form = StatementForm({"as_of": as_of or ""}, household=household)
         if not form.is_valid():
             errors = form.errors.get_json_data()
             raise ValidationError(

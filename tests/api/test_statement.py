@@ -81,6 +81,7 @@ def test_another_offices_token_gets_404(client, api_world, active_loan, staff_b)
         ("2021-06-16", "at the latest"),
         ("2020-12-31", "first loan application"),
         ("16/13/2021", "valid date"),
+        ("", "Give a value"),
     ],
 )
 def test_a_date_the_statement_cannot_be_true_on_is_a_400(
