@@ -9,9 +9,10 @@ from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from borrowers.access import attach
+from borrowers.access import Access, attach
+from branch_portal.roles import GROUP_HEAD
 
-from .models import ApiToken
+from .models import ApiToken, GroupHead
 from .services import digest_of
 
 log = logging.getLogger("branch_portal.api.auth")
@@ -41,7 +42,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         except UnicodeDecodeError:
             self._fail(request, "token not ASCII")
         row = (
-            ApiToken.objects.select_related("user")
+            ApiToken.objects.select_related("user", "user__group_head__group")
             .filter(digest=digest_of(token), revoked_at__isnull=True)
             .first()
         )
@@ -50,7 +51,15 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         if row.last_used_at is None or now - row.last_used_at > USE_RECORDED_EVERY:
             ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
-        attach(row.user)
+        head = _head(row.user)
+        if head is None:
+            attach(row.user)
+        elif row.group_id != head.group_id:
+            # Made before the head moved group, or by hand: reaches nothing.
+            self._fail(request, f"group head token {token[:10]!r} outside the head's group")
+        else:
+            # The group's office, as a group head: reads (narrowed to the group) and receipts.
+            attach(row.user, Access(roles={head.group.office_id: GROUP_HEAD}))
         return row.user, row
 
     def _fail(self, request, why: str) -> NoReturn:
@@ -59,6 +68,13 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+def _head(user) -> GroupHead | None:
+    try:
+        return user.group_head
+    except GroupHead.DoesNotExist:
+        return None
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

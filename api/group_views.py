@@ -12,7 +12,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from borrowers.selectors import can_write, groups_for_user
+from borrowers.selectors import can_write, groups_for_user, role_in
+from branch_portal.roles import GROUP_HEAD
 from commune_day import custody
 from commune_day.models import HeldReceipt
 from commune_day.selectors import savings_balances_on
@@ -75,7 +76,9 @@ class GroupViewSet(ScopedReadViewSet):
 
     def _writable_group(self):
         group = self.get_object()
-        if not can_write(self.request.user, group.office):
+        user = self.request.user
+        # The group's own head records receipts into their custody; office staff too.
+        if not (can_write(user, group.office) or role_in(user, group.office) == GROUP_HEAD):
             raise PermissionDenied(_("Your role in this office does not allow this."))
         return group
 

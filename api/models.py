@@ -95,3 +95,28 @@ class ApiToken(models.Model):
     def allows(self, scope: str) -> bool:
         """Whether the token's scope includes `scope`."""
         return SCOPE_ORDER.index(Scope(self.scope)) >= SCOPE_ORDER.index(Scope(scope))
+
+
+class GroupHead(models.Model):
+    """A group head's login: a user who belongs to no office, so the pages show them nothing,
+    and whose API tokens reach their own group only, to read it and to record what the members
+    paid into their custody (docs/decisions/0019-api.md). Deactivating the user ends it."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="group_head"
+    )
+    group = models.ForeignKey(
+        SavingsGroup, on_delete=models.PROTECT, related_name="+", verbose_name=_("group")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["group__code", "user__username"]
+        verbose_name = _("group head's login")
+        verbose_name_plural = _("group heads' logins")
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} ({self.group.code})"

@@ -1,16 +1,18 @@
-"""Making and revoking API tokens."""
+"""Making and revoking API tokens, and the group heads' logins."""
 
 import hashlib
 import secrets
 
+from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from borrowers.access import Role, access_for
+from borrowers.selectors import check_scope
 
-from .models import ApiToken, Scope
+from .models import ApiToken, GroupHead, Scope
 
 TOKEN_PREFIX = "bp_"
 NAME_LENGTH = 100
@@ -27,6 +29,8 @@ def scopes_allowed(user) -> list[str]:
     managers; admin for managers and superusers."""
     if user.is_superuser:
         return [s.value for s in Scope]
+    if head_of(user) is not None:
+        return [Scope.READ.value, Scope.COLLECT.value]
     roles = access_for(user).roles_held
     allowed = [Scope.READ.value] if roles else []
     if roles & {Role.STAFF, Role.MANAGER}:
@@ -65,7 +69,13 @@ def token_create(
             {"scope": _("%(u)s's role does not allow the %(s)s scope.")
              % {"u": user.get_username(), "s": scope}}
         )  # fmt: skip
-    _check_restriction(user, scope, group, household)
+    head = head_of(user)
+    if head is not None:
+        if household is not None or (group is not None and group.pk != head.group_id):
+            raise ValidationError({"group": _("A group head's tokens reach their own group only.")})
+        group = head.group
+    else:
+        _check_restriction(user, scope, group, household)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken.objects.create(
         user=user,
@@ -109,3 +119,55 @@ def token_revoke(*, token: ApiToken, actor) -> ApiToken:
         token.revoked_by = actor
         token.save(update_fields=["revoked_at", "revoked_by"])
     return token
+
+
+def head_of(user) -> GroupHead | None:
+    """The user's group head login, if they are a group head."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return GroupHead.objects.select_related("group__office").filter(user=user).first()
+
+
+@transaction.atomic
+def group_head_create(*, group, username: str, full_name: str, password: str, actor) -> GroupHead:
+    """A login for the group's head, made by staff or a manager of the group's office: a user
+    with no office membership, whose tokens reach that group only."""
+    check_scope(actor, group.office, write=True)
+    username = (username or "").strip()
+    users = get_user_model()
+    errors: dict[str, str] = {}
+    if (
+        not username
+        or len(username) > 150
+        or not all(c.isalnum() or c in "@.+-_" for c in username)
+    ):
+        errors["username"] = _("Letters, digits and @ . + - _ only, at most 150 characters.")
+    elif users.objects.filter(username__iexact=username).exists():
+        errors["username"] = _("The user name %(u)s is taken.") % {"u": username}
+    full_name = (full_name or "").strip()
+    if not full_name or len(full_name) > 150 or any(ord(c) < 32 for c in full_name):
+        errors["full_name"] = _("Give the group head's name (at most 150 characters).")
+    candidate = users(username=username, first_name=full_name[:150])
+    try:
+        password_validation.validate_password(password, candidate)
+    except ValidationError as exc:
+        errors["password"] = " ".join(exc.messages)
+    if errors:
+        raise ValidationError(errors)
+    user = users.objects.create_user(username=username, password=password, first_name=full_name)
+    return GroupHead.objects.create(user=user, group=group, created_by=actor)
+
+
+@transaction.atomic
+def group_head_deactivate(*, head: GroupHead, actor) -> GroupHead:
+    """End a group head's login (a new head took over): the user can no longer log in and their
+    tokens are refused from the next request on."""
+    check_scope(actor, head.group.office, write=True)
+    user = head.user
+    if user.is_active:
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+    ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_by=actor
+    )
+    return head

@@ -7,7 +7,7 @@ from drf_spectacular.views import (
 )
 from rest_framework.routers import DefaultRouter
 
-from . import group_views, journal_views, outbox_views, token_views, views
+from . import group_head_views, group_views, journal_views, outbox_views, token_views, views
 
 app_name = "api"
 
@@ -32,4 +32,10 @@ urlpatterns = [
     path("v1/", include(router.urls)),
     path("tokens/", token_views.token_list, name="tokens"),
     path("tokens/<int:pk>/revoke/", token_views.token_revoke, name="token-revoke"),
+    path("group-heads/", group_head_views.group_heads, name="group-heads"),
+    path(
+        "group-heads/<int:pk>/deactivate/",
+        group_head_views.group_head_deactivate,
+        name="group-head-deactivate",
+    ),
 ]

@@ -71,10 +71,11 @@ def access_for(user: User | AnonymousUser) -> Access:
     return cached if cached is not None else resolve(user)
 
 
-def attach(user: User) -> Access:
+def attach(user: User, access: Access | None = None) -> Access:
     """Resolve a user's Access once for a request the middleware did not see authenticated
-    (an API call, authenticated by its token inside the view) and keep it on the user."""
-    access = resolve(user)
+    (an API call, authenticated by its token inside the view) and keep it on the user; or keep
+    the one given (a group head's, which no membership holds)."""
+    access = access if access is not None else resolve(user)
     setattr(user, _ON_USER, access)
     return access
 

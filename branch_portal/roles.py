@@ -14,3 +14,6 @@ class Role(models.TextChoices):
 WRITE_ROLES = frozenset({Role.STAFF, Role.MANAGER})
 # Roles that may approve loans, hold the business date and close months.
 MANAGE_ROLES = frozenset({Role.MANAGER})
+# Not a membership's role: what a group head's API token acts as in its group's office, for that
+# request only (api.authentication). It reads its group and holds receipts; it writes nothing.
+GROUP_HEAD = "group_head"

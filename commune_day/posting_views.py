@@ -57,6 +57,8 @@ COLLECTION_FIGURES = (
     ("principal_due", gettext_lazy("Principal due")),
     ("overdue", gettext_lazy("of which overdue")),
     ("savings_balance", gettext_lazy("Savings balance")),
+    # Shown only when the group head recorded receipts on their phone (custody).
+    ("held", gettext_lazy("Held by the group head")),
 )
 DISBURSEMENT_FIGURES = (
     ("approved_amount", gettext_lazy("Approved")),
@@ -196,6 +198,8 @@ def _sheet_screen(
         .select_related("posted_by")
         .first()
     )
+    if not any(row.shown.get("held") for row in rows):
+        figures = [f for f in figures if f[0] != "held"]
     for row in rows:
         row.figures = [row.shown.get(name) for name, _label in figures]
         row.columns = row.cells(inputs)
@@ -221,7 +225,10 @@ def _sheet_screen(
 
 
 def _collection_rows(session, group) -> list[Row]:
+    """The sheet's lines, pre-filled with what is due; a loan the group head holds receipts for
+    is pre-filled with what they hold instead: what they collected is what they hand in."""
     sheet = collection_sheet(group, session.date)
+    held = custody.held_by_loan(group)
     return [
         Row(
             number=n,
@@ -235,17 +242,24 @@ def _collection_rows(session, group) -> list[Row]:
                 "principal_due": line.principal_due,
                 "overdue": line.overdue,
                 "savings_balance": line.savings_balance,
+                "held": sum(held[line.loan_id].values()) if line.loan_id in held else None,
             },
-            values={
-                "interest": _amount_text(line.interest_due),
-                "principal": _amount_text(line.principal_due),
-                "savings": "",
-                "savings_interest": "",
-                "savings_principal": "",
-            },
+            values=_prefilled(line, held.get(line.loan_id)),
         )
         for n, line in enumerate(sheet.lines, start=1)
     ]
+
+
+def _prefilled(line, held: dict[str, int] | None) -> dict[str, str]:
+    values = {"savings": "", "savings_interest": "", "savings_principal": ""}
+    if held is None:
+        return values | {
+            "interest": _amount_text(line.interest_due),
+            "principal": _amount_text(line.principal_due),
+        }
+    return values | {
+        column: _amount_text(held[column]) for column in ("interest", "principal", "savings")
+    }
 
 
 @login_required

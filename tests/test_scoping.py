@@ -57,6 +57,8 @@ ALLOW_LIST = {
     "set_language": "the language switch: stores a preference in the session",
     "api:tokens": "the user's own API tokens, not office data: tests/api/test_tokens.py",
     "api:token-revoke": "the user's own API tokens; another's is a 404: tests/api/test_tokens.py",
+    "api:group-heads": "the offices' group head logins, scoped: tests/api/test_group_heads.py",
+    "api:group-head-deactivate": "another office's head is a 404: tests/api/test_group_heads.py",
 }
 # The API answers 401, not the login page: every route of the api namespace is probed with
 # office A's and office B's tokens by tests/api/test_scoping.py, which fails on a route it lacks.

@@ -34,6 +34,8 @@ OTHER_ROUTES = {
     "api:outbox": "probed below: the feed of the token's offices only",
     "api:borrower-statement": "tests/api/test_statement.py: office B's token gets 404",
     "api:journal": "tests/api/test_journal.py: office B's token gets 404",
+    "api:group-heads": "a session page: tests/api/test_group_heads.py (office B sees none of A's)",
+    "api:group-head-deactivate": "a session page: tests/api/test_group_heads.py (B gets 404)",
     "api:journal-csv": "tests/api/test_journal.py: office B's token gets 404",
 }
 

@@ -264,3 +264,21 @@ def test_a_receipt_is_never_deleted_and_a_confirmed_one_never_changes(group_day,
     )  # fmt: skip
     with pytest.raises((IntegrityError, InternalError)), transaction.atomic():
         HeldReceipt.objects.filter(pk=receipt.pk).update(interest=1)
+
+
+def test_the_tellers_screen_is_prefilled_with_what_the_head_holds(client, group_day, staff_a):
+    from django.urls import reverse
+
+    session, group, loans = group_day
+    hold(group, loans[0], "a", staff_a, interest=100_000, savings=20_000)
+    client.force_login(staff_a)
+    url = reverse("sessions:enter_sheet", args=[session.pk, group.pk])
+    response = client.get(url)
+    rows = {row.loan_number: row for row in response.context["rows"]}
+    held, due = rows[loans[0].number], rows[loans[1].number]
+    assert (held.values["interest"], held.values["savings"]) == ("100.000", "20.000")
+    assert held.values["principal"] == ""
+    assert held.shown["held"] == 120_000 and due.shown["held"] is None
+    # A member who paid the head nothing keeps the sheet's due as the suggestion.
+    assert due.values["interest"] == f"{due.shown['interest_due']:,}".replace(",", ".")
+    assert "held" in [name for name, _label in response.context["figures"]]
