@@ -6,3 +6,6 @@ class ApiConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "api"
     verbose_name = _("API")
+
+    def ready(self):
+        from . import middleware  # noqa: F401 - connects the login signal

@@ -43,6 +43,11 @@ class TokenForm(BootstrapMixin, forms.Form):
             del self.fields["user"]
             allowed = services.scopes_allowed(actor)
             self.fields["scope"].choices = [c for c in Scope.choices if c[0] in allowed]
+        self.head = services.head_of(actor)
+        if self.head is not None:
+            # Every token of a group head's reaches their group: nothing to choose.
+            del self.fields["group"]
+            self.fields["scope"].initial = Scope.COLLECT
 
     def clean_group(self):
         code = self.cleaned_data.get("group", "").strip()
@@ -107,7 +112,7 @@ def token_list(request: PortalRequest):
     response = render(
         request,
         "api/tokens.html",
-        {"form": form, "page": page, "q": q, "new_token": new_token},
+        {"form": form, "page": page, "q": q, "new_token": new_token, "head": form.head},
         status=status,
     )
     # The one answer that shows a token is not kept by the browser or a proxy.

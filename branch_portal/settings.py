@@ -85,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # request.access: the user's offices and roles, read once for the whole request.
     "borrowers.access.AccessMiddleware",
+    # A group head's login opens no office page (api/middleware.py).
+    "api.middleware.GroupHeadPagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

@@ -146,8 +146,10 @@ def test_an_auditor_sees_the_logins_but_makes_and_ends_none(client, head_login, 
     ],
 )
 def test_bad_input_is_refused_on_its_field_and_makes_nothing(
-    english, head_login, staff_a, extra, field, message
+    client, head_login, staff_a, extra, field, message
 ):
+    english = client
+    english.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # after head_login's logout
     english.force_login(staff_a)
     users = get_user_model().objects.count()
     response = _register(english, head_login.group, **({"username": "head2"} | extra))
@@ -155,3 +157,14 @@ def test_bad_input_is_refused_on_its_field_and_makes_nothing(
     assert field in response.context["form"].errors
     assert message in response.content.decode()  # the page as the clerk reads it
     assert get_user_model().objects.count() == users
+
+
+def test_a_heads_login_opens_no_office_page(client, head_login):
+    client.post(reverse("login"), {"username": "head1", "password": PASSWORD})
+    for page in ("/", reverse("borrowers:list"), reverse("sessions:list")):
+        response = client.get(page)
+        assert response.status_code == 302 and response["Location"] == reverse("api:tokens")
+    tokens = client.get(reverse("api:tokens"))
+    assert tokens.status_code == 200 and "group" not in tokens.context["form"].fields
+    assert 'id="group-head"' in tokens.content.decode()
+    assert reverse("borrowers:list") not in tokens.content.decode()  # no office navigation
