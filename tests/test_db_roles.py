@@ -7,6 +7,7 @@ with the same grants `manage.py migrate` gives the configured one.
 """
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -261,3 +262,13 @@ def test_the_benchmark_commands_run_with_two_roles(app_role):
     assert closed.returncode == 0, closed.stderr
     checked = manage("check_ledger", url=url, owner_url=owner_url)
     assert checked.returncode == 0, checked.stderr
+    # The API's load test: its own gunicorn worker as the application role, receipts held.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bench = manage(
+        "bench_api_receipts", "--office", "RB", "--user", "bench_admin", "--requests", "20",
+        "--concurrency", "2", "--port", str(port), url=url, owner_url=owner_url,
+    )  # fmt: skip
+    assert bench.returncode == 0, bench.stdout + bench.stderr
+    assert "answers: {201: 20}" in bench.stdout and "receipts/s" in bench.stdout
