@@ -33,7 +33,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         parts = header.split()
-        if parts[0].lower() != self.keyword.lower().encode():
+        if not parts or parts[0].lower() != self.keyword.lower().encode():
             return None
         if len(parts) != 2:
             self._fail(request, "malformed header")

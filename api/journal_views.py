@@ -14,6 +14,7 @@ from reports.journal import Journal, check_day, daily_journal, journal_csv
 
 from . import serializers
 from .models import Scope
+from .schema import OFFICE_NOT_FOUND
 
 QUERY = [
     OpenApiParameter(
@@ -50,7 +51,7 @@ class JournalView(_JournalBase):
         description="The office's loan and savings entries with this value date, booked by "
         "account, programme and fund source: debits equal credits.",
         parameters=QUERY,
-        responses=serializers.JournalSerializer,
+        responses={200: serializers.JournalSerializer, 404: OFFICE_NOT_FOUND},
     )
     def get(self, request):
         return Response(serializers.JournalSerializer(self.journal(request)).data)
@@ -60,7 +61,7 @@ class JournalFileView(_JournalBase):
     @extend_schema(
         summary="The daily journal as the CSV file the core bank loads",
         parameters=QUERY,
-        responses={(200, "text/csv"): OpenApiTypes.STR},
+        responses={(200, "text/csv"): OpenApiTypes.STR, 404: OFFICE_NOT_FOUND},
     )
     def get(self, request):
         journal = self.journal(request)

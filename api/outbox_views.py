@@ -1,18 +1,22 @@
 """The core bank's feed (/api/v1/outbox/): every ledger and savings entry once, in commit order,
 read on from the last position seen (outbox/, docs/decisions/0021-outbox.md)."""
 
+import re
+
+from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from borrowers.selectors import office_ids_for
+from borrowers.selectors import office_ids_for, offices_for
 from outbox.selectors import entries_after
 
 from . import serializers
 from .filters import BIGINT_MAX
 from .models import Scope
+from .schema import OFFICE_NOT_FOUND
 
 DEFAULT_LIMIT, MAX_LIMIT = 500, 5000
 
@@ -47,14 +51,29 @@ class OutboxView(APIView):
                 "limit",
                 {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
             ),
+            OpenApiParameter(
+                "office",
+                {"type": "string", "maxLength": 20, "pattern": serializers.PRINTABLE},
+                description="One office's entries only (its code). A cursor is for one set of "
+                "offices: read an office the token's user has just gained on its own, from 0.",
+            ),
         ],  # fmt: skip
-        responses=serializers.OutboxPageSerializer,
+        responses={200: serializers.OutboxPageSerializer, 404: OFFICE_NOT_FOUND},
     )
     def get(self, request):
         after = _whole(request, "after", 0, 0, BIGINT_MAX)
         limit = _whole(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         # One more than asked: whether there is more, without a count.
-        rows = entries_after(office_ids_for(request.user), after, limit + 1)
+        office_ids = office_ids_for(request.user)
+        code = request.query_params.get("office")
+        if code is not None:
+            if len(code) > 20 or not re.match(serializers.PRINTABLE, code):
+                raise ValidationError({"office": [_("An office's code: at most 20 characters.")]})
+            office = offices_for(request.user).filter(code=code).first()
+            if office is None:
+                raise Http404
+            office_ids = [office.pk]
+        rows = entries_after(office_ids, after, limit + 1)
         page = rows[:limit]
         data = {
             "after": after,

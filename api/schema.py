@@ -22,6 +22,7 @@ COMMON = {
 }
 NOT_FOUND = _error("No such object in the token's offices (another office's id is a 404 too).")
 LIST_NOT_FOUND = _error("The cursor is not one this list gave.")
+OFFICE_NOT_FOUND = _error("No office of that code among the token's offices.")
 BAD_REQUEST = OpenApiResponse(
     OpenApiTypes.OBJECT,
     description="A parameter or field that does not parse: its name and the messages.",

@@ -5,7 +5,7 @@ import secrets
 
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -154,7 +154,15 @@ def group_head_create(*, group, username: str, full_name: str, password: str, ac
         errors["password"] = " ".join(exc.messages)
     if errors:
         raise ValidationError(errors)
-    user = users.objects.create_user(username=username, password=password, first_name=full_name)
+    try:
+        with transaction.atomic():
+            user = users.objects.create_user(
+                username=username, password=password, first_name=full_name
+            )
+    except IntegrityError:  # taken between the check and the insert
+        raise ValidationError(
+            {"username": _("The user name %(u)s is taken.") % {"u": username}}
+        ) from None
     return GroupHead.objects.create(user=user, group=group, created_by=actor)
 
 

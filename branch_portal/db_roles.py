@@ -36,6 +36,7 @@ MAINTAIN_MODELS = ("reports.MonthEndBalance", "reports.MonthEndTotal")
 # Django's record of applied migrations is the owner's business; the outbox is written only by
 # its triggers' functions, which run as the owner (outbox/migrations/0002_triggers.py).
 READ_ONLY_TABLES = ("django_migrations", "outbox_outboxentry", "outbox_pendingcommit")
+OWNER_ONLY_SEQUENCES = ("outbox_position_seq",)
 # The session setting that lets a TRUNCATE through the ledger's statement trigger (the test
 # database's flush sets it; see the decision record).
 ALLOW_TRUNCATE = "branch_portal.allow_truncate"
@@ -183,6 +184,14 @@ def grant_app_role(cursor, role: str) -> None:
                 sql.Identifier(table), ident
             )
         )
+    # The outbox's positions come only from its numbering function (which runs as the owner): the
+    # application may not draw from the sequence.
+    for sequence in OWNER_ONLY_SEQUENCES:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [sequence])
+        if cursor.fetchone()[0]:
+            statements.append(
+                sql.SQL("REVOKE ALL ON SEQUENCE {} FROM {}").format(sql.Identifier(sequence), ident)
+            )
     cursor.execute("SELECT current_setting('server_version_num')::int >= 170000")
     if cursor.fetchone()[0]:
         for table in existing_tables(cursor, _tables(MAINTAIN_MODELS)):

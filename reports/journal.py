@@ -162,6 +162,8 @@ def daily_journal(office: Office, day: dt.date) -> Journal:
                 book(INTEREST_INCOME, *at, -received)
         cursor.execute(SAVINGS_SQL, {"office": office.pk, "day": day})
         for kind, n, d_balance in cursor.fetchall():
+            if kind not in SAVINGS_COUNTER:
+                raise UnbalancedEntry(f"savings {kind} has no counter account")
             entries += n
             book(MEMBER_SAVINGS, "", "", -d_balance)
             book(SAVINGS_COUNTER[kind], "", "", d_balance)

@@ -72,3 +72,12 @@ def test_a_reversal_names_the_entry_it_reverses(client, numbered, manager_a, sta
         cursor.execute("SET CONSTRAINTS outbox_number_at_commit IMMEDIATE")
     entries = client.get(URL, **bearer(make_token(manager_a, scope="admin"))).json()["entries"]
     assert entries[-1]["id"] == reversal.pk and entries[-1]["reverses"] == entry.pk
+
+
+def test_one_offices_feed(client, numbered, manager_a):
+    token = bearer(make_token(manager_a, scope="admin"))
+    everything = client.get(URL, **token).json()["entries"]
+    assert client.get(URL, {"office": "A"}, **token).json()["entries"] == everything
+    assert client.get(URL, {"office": "B"}, **token).status_code == 404
+    assert client.get(URL, {"office": "A\x00"}, **token).status_code == 400
+    assert client.get(URL, {"office": ""}, **token).status_code == 400

@@ -80,8 +80,12 @@ def test_another_offices_token_gets_404(client, api_world, active_loan, staff_b)
     [
         ("2021-06-16", "at the latest"),
         ("2020-12-31", "first loan application"),
-        ("16/13/2021", "valid date"),
+        ("16/13/2021", "YYYY-MM-DD"),
+        ("15/06/2021", "YYYY-MM-DD"),
+        ("2021-W01-1", "YYYY-MM-DD"),
+        ("2021-02-30", "YYYY-MM-DD"),
         ("", "Give a value"),
+        ("  ", "Give a value"),
     ],
 )
 def test_a_date_the_statement_cannot_be_true_on_is_a_400(
@@ -93,3 +97,36 @@ def test_a_date_the_statement_cannot_be_true_on_is_a_400(
     )
     assert response.status_code == 400
     assert message in response.json()["as_of"][0]
+
+
+def test_a_saver_without_a_loan_has_a_statement_of_savings(client, api_world, staff_a):
+    saver = HouseholdFactory(group__village__commune__office=staff_a.memberships.get().office)
+    savings_services.savings_deposit(
+        household=saver, amount=40_000, value_date=dt.date(2021, 6, 1), user=staff_a,
+        idempotency_key=key(),
+    )  # fmt: skip
+    body = client.get(_url(saver), **bearer(make_token(staff_a))).json()
+    assert body["loans"] == [] and body["savings"]["balance"] == 40_000
+    assert body["totals"]["outstanding"] == 0
+
+
+def test_a_group_token_states_the_loans_through_its_group_only(
+    client, api_world, active_loan, staff_a, manager_a, hn
+):
+    from loans import services as loan_services
+
+    household = active_loan.household
+    elsewhere = HouseholdFactory(group__village__commune__office=household.office).group
+    other = loan_services.loan_apply(
+        household=household, programme=hn, amount=10_000_000, term_months=24,
+        applied_on=dt.date(2021, 2, 1), user=staff_a, group=elsewhere,
+    )  # fmt: skip
+    _row, token = services.token_create(
+        user=staff_a, name="head", scope="read", actor=staff_a, group=household.group
+    )
+    numbers = [
+        loan["number"] for loan in client.get(_url(household), **bearer(token)).json()["loans"]
+    ]
+    assert numbers == [active_loan.number] and other.number not in numbers
+    every = client.get(_url(household), **bearer(make_token(staff_a))).json()["loans"]
+    assert {loan["number"] for loan in every} == {active_loan.number, other.number}

@@ -59,6 +59,13 @@ def test_failed_authentications_are_logged(client, caplog, staff_a):
     ]
 
 
+@pytest.mark.parametrize("header", ["   ", "\t", "Basic abc", "Bearer"])
+def test_a_blank_or_foreign_authorization_header_is_no_token(client, header):
+    # Not the bearer scheme: unauthenticated (401 or 403), never a 500.
+    response = client.get(reverse("api:loan-list"), HTTP_AUTHORIZATION=header)
+    assert response.status_code in (401, 403)
+
+
 def test_a_read_token_cannot_post_and_a_session_reads_only(client, staff_a, active_loan):
     token = bearer(make_token(staff_a, "read"))
     url = reverse("api:loan-list")

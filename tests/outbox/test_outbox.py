@@ -218,3 +218,47 @@ def test_the_application_role_reads_the_outbox_and_cannot_write_it(active_loan, 
                 cursor.execute(statement)
     finally:
         conn.close()
+
+
+def test_check_outbox_finds_an_entry_missing_from_the_feed(active_loan):
+    from django.core.management import CommandError, call_command
+
+    with connection.cursor() as cursor:
+        # The test's transaction never commits: number its rows as a commit would.
+        cursor.execute("SET CONSTRAINTS outbox_number_at_commit IMMEDIATE")
+    call_command("check_outbox", office=active_loan.office.code)
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")  # the guard off, as by hand
+        cursor.execute("DELETE FROM outbox_outboxentry WHERE loan_entry_id IS NOT NULL")
+        cursor.execute("SET session_replication_role = DEFAULT")
+    with pytest.raises(CommandError, match="1 loan entries not in the outbox"):
+        call_command("check_outbox")
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_temporary_table_cannot_take_the_feeds_rows(active_loan, app_role):
+    """The triggers' functions run as the owner with the schema first and pg_temp last: a
+    temporary table named like the outbox, made by the application role, receives nothing."""
+    conn = psycopg2.connect(**app_role)
+    try:
+        cursor = conn.cursor()
+        cursor.execute(
+            "CREATE TEMP TABLE outbox_outboxentry "
+            "(LIKE public.outbox_outboxentry INCLUDING DEFAULTS)"
+        )
+        cursor.execute(
+            "INSERT INTO loans_loantransaction (office_id, loan_id, kind, counted_kind, "
+            "value_date, amount, d_outstanding, d_overdue, d_frozen, note, reference, "
+            "idempotency_key, posted_at) SELECT office_id, loan_id, 'interest_payment', "
+            "'interest_payment', value_date, 1, 0, 0, 0, '', '', 'shadow', now() "
+            "FROM loans_loantransaction LIMIT 1"
+        )
+        cursor.execute("SELECT count(*) FROM pg_temp.outbox_outboxentry")
+        assert cursor.fetchone()[0] == 0
+        cursor.execute("SELECT count(*) FROM public.outbox_outboxentry WHERE position IS NULL")
+        assert cursor.fetchone()[0] == 1
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cursor.execute("SELECT nextval('public.outbox_position_seq')")
+    finally:
+        conn.rollback()
+        conn.close()
