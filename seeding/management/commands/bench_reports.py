@@ -7,6 +7,11 @@ worker's peak memory (a real `report_run_build` in a child process).
 
 Targets: figures within 2x the scan, the PDF under 5 s, the worker under 300 MB.
 
+Issue 15's periods: the month, the quarter and the year to date that end at --as-of, each timed
+three times against three scans of the office's own rows, printed as one machine-readable line
+each, `ratio NAME VALUE` (NAME month, quarter or year_to_date; VALUE the median time over the
+median scan of the office's rows).
+
 The scan and the month's figures are each timed three times (after one warm-up scan) and compared
 by their medians; every sample is printed, so a cold first run shows. The period's figures, the
 PDF and the worker are timed once.
@@ -35,6 +40,9 @@ from reports.periods import month_start
 from reports.selectors import report_figures
 
 SCAN_SQL = "SELECT count(*), sum(amount) FROM loans_loantransaction"
+# The office's own rows (its index holds the amounts: an index-only scan of that office alone).
+OFFICE_SCAN_SQL = SCAN_SQL + " WHERE office_id = %s"
+PERIODS = ("month", "quarter", "year_to_date")
 RUNS = 3
 
 TARGET_RATIO = 2.0
@@ -181,6 +189,8 @@ class Command(BaseCommand):
         )
         del document, pdf, html
 
+        self._period_ratios(office_obj, as_of, results, out)
+
         if skip_worker:
             out("(e) worker memory  skipped (--skip-worker)")
         else:
@@ -218,3 +228,40 @@ class Command(BaseCommand):
             )
         if as_json:
             out(json.dumps(results))
+
+    @staticmethod
+    def _period_ratios(office: Office, as_of: dt.date, results: dict, out) -> None:
+        """Issue 15: each period's figures over a scan of the office's rows, medians of three."""
+        with connection.cursor() as cursor:
+            cursor.execute(OFFICE_SCAN_SQL, [office.pk])  # warm-up
+            cursor.fetchall()
+            scans = []
+            for _run in range(RUNS):
+                started = time.perf_counter()
+                cursor.execute(OFFICE_SCAN_SQL, [office.pk])
+                cursor.fetchall()
+                scans.append(time.perf_counter() - started)
+        scan = statistics.median(scans)
+        results.update(office_scan_seconds=scan, office_scan_runs=scans)
+        out(f"(f) office scan   {scan * 1000:8.0f} ms   (median of {_samples(scans)})")
+        starts = {
+            "month": as_of.replace(day=1),
+            "quarter": as_of.replace(month=(as_of.month - 1) // 3 * 3 + 1, day=1),
+            "year_to_date": as_of.replace(month=1, day=1),
+        }
+        ratios = {}
+        for name in PERIODS:
+            runs = [
+                _timed(report_figures, office=office, start=starts[name], as_of=as_of)[1]
+                for _run in range(RUNS)
+            ]
+            seconds = statistics.median(runs)
+            ratios[name] = seconds / scan
+            results[f"{name}_period_runs"] = runs
+            out(
+                f"    {name:12} {seconds * 1000:8.0f} ms   ({starts[name]} – {as_of}; "
+                f"{ratios[name]:.2f} x the office scan; median of {_samples(runs)})"
+            )
+        results["ratios"] = ratios
+        for name in PERIODS:
+            out(f"ratio {name} {ratios[name]:.4f}")
