@@ -11,7 +11,9 @@ scan of the ledger). A snapshot is derived data, never a source of truth:
   such an insert by any path (migration reports 0002); reopening a month drops the snapshots
   from that month on;
 - checked: `check_ledger` compares each office's newest snapshot with the ledger summed from
-  scratch, `rebuild_month_end_snapshots` recomputes them.
+  scratch, `rebuild_month_end_snapshots` recomputes them;
+- pruned: the last 24 months and every year end are kept (`snapshots_prune`, a daily task); a
+  report whose newest snapshot before it was pruned starts from an older kept one.
 
 Each row also keeps the loan's breakdown keys (programme, commune, organisation, group,
 household) and MonthEndTotal the snapshot rolled up by them, so a report adds only what changed
@@ -125,11 +127,50 @@ def snapshot_drop(*, office: Office, since: dt.date) -> int:
             "pk", flat=True
         )
     )
+    _delete(ids)
+    return len(ids)
+
+
+def _delete(ids: list[int]) -> None:
+    """Snapshots with their rows and their roll-up (no foreign key cascades to either)."""
     if ids:
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM reports_monthendbalance WHERE snapshot_id = ANY(%s)", [ids])
+            cursor.execute("DELETE FROM reports_monthendtotal WHERE snapshot_id = ANY(%s)", [ids])
         MonthEndSnapshot.objects.filter(pk__in=ids).delete()
-    return len(ids)
+
+
+# The pruning policy (issue 15): the snapshots of the last 24 months and of every year end.
+KEEP_MONTHS = 24
+
+
+def snapshots_to_prune(*, office: Office, keep_months: int = KEEP_MONTHS) -> list[MonthEndSnapshot]:
+    """The office's snapshots the policy lets go: older than the `keep_months` month ends up to
+    its newest snapshot, and not a year end. A report of any period stays exact without them: it
+    starts from the newest snapshot before the period that is kept (a year end at worst) and adds
+    the entries after it, as it does for a period before every snapshot."""
+    if keep_months < 1:
+        raise ValueError("keep at least the newest month")
+    snapshots = list(MonthEndSnapshot.objects.filter(office=office).order_by("month_end"))
+    if not snapshots:
+        return []
+    newest = snapshots[-1].month_end
+    # The first day of the oldest month kept: keep_months months up to the newest one's.
+    index = newest.year * 12 + newest.month - 1 - (keep_months - 1)
+    first_kept = dt.date(index // 12, index % 12 + 1, 1)
+    return [
+        s for s in snapshots
+        if s.month_end < first_kept and not (s.month_end.month == 12 and s.month_end.day == 31)
+    ]  # fmt: skip
+
+
+@transaction.atomic
+def snapshots_prune(*, office: Office, keep_months: int = KEEP_MONTHS) -> list[dt.date]:
+    """Delete what the policy lets go; the month ends pruned. A report reading one of them holds
+    it FOR KEY SHARE (snapshot_before), so the delete waits for that report to finish."""
+    pruned = snapshots_to_prune(office=office, keep_months=keep_months)
+    _delete([s.pk for s in pruned])
+    return [s.month_end for s in pruned]
 
 
 def snapshot_mismatches(snapshot: MonthEndSnapshot, *, limit: int = 20) -> list[int]:

@@ -76,3 +76,19 @@ def monthly_packs_due() -> list[int]:
         if run is not None:
             queued.append(run.pk)
     return queued
+
+
+@shared_task
+def prune_snapshots() -> dict[str, int]:
+    """Daily (nothing to do most days): each office's month-end snapshots the policy lets go
+    (reports.snapshots), all but the last 24 months and the year ends. Reports stay exact; only
+    older periods read more of the ledger."""
+    from .snapshots import snapshots_prune
+
+    pruned = {}
+    for office in Office.objects.all():
+        gone = snapshots_prune(office=office)
+        if gone:
+            pruned[office.code] = len(gone)
+            logger.info("office %s: pruned the snapshots of %s", office.code, gone)
+    return pruned

@@ -12,6 +12,8 @@ CRONTABS = [
     ("Savings interest", "savings.tasks.savings_interest_due", "45", "0"),
     # After end of day has moved the business dates: last month's packs once they are due.
     ("Monthly report packs", "reports.tasks.monthly_packs_due", "0", "2"),
+    # Issue 15: month-end snapshots beyond the last 24 months and the year ends.
+    ("Prune month-end snapshots", "reports.tasks.prune_snapshots", "30", "3"),
 ]
 # The schedule end of day replaced (it called a task that no longer exists).
 RETIRED = ["Daily overdue transfer"]
