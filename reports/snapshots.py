@@ -164,6 +164,14 @@ def snapshots_to_prune(*, office: Office, keep_months: int = KEEP_MONTHS) -> lis
     ]  # fmt: skip
 
 
+def dimension_changes_prune() -> int:
+    """Delete the breakdown-key changes no snapshot needs (below every snapshot's seen_xmin);
+    how many. The owner's function does it: the log is insert-only for the application."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reports_prune_dimension_changes()")
+        return cursor.fetchone()[0]
+
+
 @transaction.atomic
 def snapshots_prune(*, office: Office, keep_months: int = KEEP_MONTHS) -> list[dt.date]:
     """Delete what the policy lets go; the month ends pruned. A report reading one of them holds

@@ -83,7 +83,7 @@ def prune_snapshots() -> dict[str, int]:
     """Daily (nothing to do most days): each office's month-end snapshots the policy lets go
     (reports.snapshots), all but the last 24 months and the year ends. Reports stay exact; only
     older periods read more of the ledger."""
-    from .snapshots import snapshots_prune
+    from .snapshots import dimension_changes_prune, snapshots_prune
 
     pruned = {}
     for office in Office.objects.all():
@@ -91,4 +91,7 @@ def prune_snapshots() -> dict[str, int]:
         if gone:
             pruned[office.code] = len(gone)
             logger.info("office %s: pruned the snapshots of %s", office.code, gone)
+    changes = dimension_changes_prune()
+    if changes:
+        logger.info("pruned %s breakdown-key changes no snapshot needs", changes)
     return pruned

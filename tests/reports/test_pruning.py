@@ -8,9 +8,14 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from loans import services
-from reports.models import MonthEndBalance, MonthEndSnapshot, MonthEndTotal
+from reports.models import DimensionChange, MonthEndBalance, MonthEndSnapshot, MonthEndTotal
 from reports.selectors import figures_for_period
-from reports.snapshots import snapshot_take, snapshots_prune, snapshots_to_prune
+from reports.snapshots import (
+    dimension_changes_prune,
+    snapshot_take,
+    snapshots_prune,
+    snapshots_to_prune,
+)
 
 from ..conftest import key
 
@@ -90,3 +95,36 @@ def test_the_scheduled_task_keeps_24_months(closed):
     assert prune_snapshots() == {closed.code: 5}
     kept = MonthEndSnapshot.objects.filter(office=closed).values_list("month_end", flat=True)
     assert sorted(kept) == [dt.date(2020, 12, 31), dt.date(2023, 5, 31)]
+
+
+def test_the_change_log_keeps_what_a_snapshot_needs(closed):
+    horizon = min(MonthEndSnapshot.objects.values_list("seen_xmin", flat=True))
+    assert horizon > 1
+    before = DimensionChange.objects.create(loan_id=1, txid=horizon - 1)
+    after = DimensionChange.objects.create(loan_id=1, txid=horizon)
+    assert dimension_changes_prune() >= 1
+    left = set(DimensionChange.objects.values_list("pk", flat=True))
+    assert before.pk not in left and after.pk in left
+
+
+def test_with_no_snapshot_no_change_is_needed(active_loan):
+    assert not MonthEndSnapshot.objects.exists()
+    DimensionChange.objects.create(loan_id=1, txid=1)
+    assert dimension_changes_prune() >= 1
+    assert not DimensionChange.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_application_role_prunes_through_the_owners_function(app_role):
+    import psycopg2
+
+    conn = psycopg2.connect(**app_role)
+    conn.autocommit = True
+    try:
+        cursor = conn.cursor()
+        cursor.execute("SELECT reports_prune_dimension_changes()")
+        assert cursor.fetchone()[0] >= 0
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cursor.execute("DELETE FROM reports_dimensionchange")
+    finally:
+        conn.close()

@@ -3,7 +3,12 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from borrowers.models import Office
-from reports.snapshots import KEEP_MONTHS, snapshots_prune, snapshots_to_prune
+from reports.snapshots import (
+    KEEP_MONTHS,
+    dimension_changes_prune,
+    snapshots_prune,
+    snapshots_to_prune,
+)
 
 
 class Command(BaseCommand):
@@ -37,3 +42,6 @@ class Command(BaseCommand):
             verb = "would prune" if dry_run else "pruned"
             listed = ", ".join(day.isoformat() for day in gone) or "nothing"
             self.stdout.write(f"{each.code}: {verb} {len(gone)} snapshot(s): {listed}")
+        if not dry_run:
+            changes = dimension_changes_prune()
+            self.stdout.write(f"breakdown-key changes no snapshot needs: {changes} pruned")
