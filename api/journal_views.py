@@ -2,14 +2,14 @@
 lines by account, programme and fund source (reports.journal), as JSON or as the CSV file."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from borrowers.selectors import offices_for
+from borrowers.selectors import get_office_for_user
 from reports.journal import Journal, check_day, daily_journal, journal_csv
 
 from . import serializers
@@ -34,9 +34,7 @@ class _JournalBase(APIView):
     def journal(self, request) -> Journal:
         query = serializers.JournalQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        office = offices_for(request.user).filter(code=query.validated_data["office"]).first()
-        if office is None:
-            raise Http404
+        office = get_office_for_user(request.user, query.validated_data["office"])
         day = query.validated_data["date"]
         try:
             check_day(office, day)

@@ -3,14 +3,13 @@ read on from the last position seen (outbox/, docs/decisions/0021-outbox.md)."""
 
 import re
 
-from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from borrowers.selectors import office_ids_for, offices_for
+from borrowers.selectors import get_office_for_user, office_ids_for
 from outbox.selectors import entries_after
 
 from . import serializers
@@ -69,10 +68,7 @@ class OutboxView(APIView):
         if code is not None:
             if len(code) > 20 or not re.match(serializers.PRINTABLE, code):
                 raise ValidationError({"office": [_("An office's code: at most 20 characters.")]})
-            office = offices_for(request.user).filter(code=code).first()
-            if office is None:
-                raise Http404
-            office_ids = [office.pk]
+            office_ids = [get_office_for_user(request.user, code).pk]
         rows = entries_after(office_ids, after, limit + 1)
         page = rows[:limit]
         data = {

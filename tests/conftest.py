@@ -176,3 +176,27 @@ def _reference_data(request):
         "savings.migrations.0003_seed_deposit_rate",
     ):
         import_module(module).seed(apps, None)
+
+
+@pytest.fixture(scope="session")
+def app_role(django_db_setup, django_db_blocker) -> dict:
+    """Connection settings of the application role on the test database (committed: the
+    role's own connection sees only what is)."""
+    from django.conf import settings
+    from django.db import connection
+
+    from branch_portal import db_roles
+
+    with django_db_blocker.unblock():
+        owner = connection.settings_dict
+        app = dict(settings.APP_DATABASE)
+        if app["USER"] == owner["USER"]:
+            app = {**app, "USER": f"{owner['NAME']}_app"[:63], "PASSWORD": ""}
+            db_roles.setup(connection, app)
+        return {
+            "dbname": owner["NAME"],
+            "user": app["USER"],
+            "password": app.get("PASSWORD") or None,
+            "host": owner["HOST"] or None,
+            "port": owner["PORT"] or None,
+        }

@@ -27,25 +27,6 @@ pytestmark = pytest.mark.django_db
 LEDGER = "loans_loantransaction"
 
 
-@pytest.fixture(scope="session")
-def app_role(django_db_setup, django_db_blocker) -> dict:
-    """Connection settings of the application role on the test database (committed: the
-    role's own connection sees only what is)."""
-    with django_db_blocker.unblock():
-        owner = connection.settings_dict
-        app = dict(settings.APP_DATABASE)
-        if app["USER"] == owner["USER"]:
-            app = {**app, "USER": f"{owner['NAME']}_app"[:63], "PASSWORD": ""}
-            db_roles.setup(connection, app)
-        return {
-            "dbname": owner["NAME"],
-            "user": app["USER"],
-            "password": app.get("PASSWORD") or None,
-            "host": owner["HOST"] or None,
-            "port": owner["PORT"] or None,
-        }
-
-
 @pytest.fixture
 def app_cursor(app_role):
     conn = psycopg2.connect(**app_role)
